@@ -1,0 +1,135 @@
+"""SemuNet: sampler -> undersampling operator -> ReconNet -> SegNet, composed from injected parts."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..kspace import UndersamplingOperator
+from ..sampling.sampnet import SampNet
+
+__all__ = ["SemuNet", "SemuNetOutput", "IMAGE_MODES"]
+
+IMAGE_MODES = ("magnitude", "complex")
+
+
+class SemuNetOutput(NamedTuple):
+    """What one SemuNet pass returns.
+
+    Attributes:
+        recon: reconstruction ``(B, C, H, W)`` (``C`` = 1 magnitude, 2 real/imaginary).
+        seg: segmentation logits ``(B, K, H, W)``, or None without a SegNet.
+        mask: the k-space mask used ``(B, 1, H, W)`` (relaxed during stage-1 training, else boolean as float).
+        zero_filled: the network input, the zero-filled image ``(B, C, H, W)``.
+    """
+
+    recon: Tensor
+    seg: Tensor | None
+    mask: Tensor
+    zero_filled: Tensor
+
+
+class SemuNet(nn.Module):
+    """The joint model of the paper's Fig. 1: training stage (a) with a sampler, test stage (c) without.
+
+    Args:
+        recon: ReconNet, ``(B, C, H, W) -> (B, C, H, W)``.
+        seg: SegNet, ``(B, 1, H, W) -> (B, K, H, W)``, or None (reconstruction only, as LOUPE).
+        sampler: a :class:`SampNet` (learned mask, stage 1) or None.
+        operator: the undersampling operator; a new one if None.
+        mask: fixed boolean mask ``(H, W)`` for the test stage or fixed-mask baselines (needs ``sampler=None``).
+        image_mode: ``"magnitude"`` (ReconNet sees ``|x_zf|``, 1 channel) or ``"complex"`` (real/imaginary,
+            2 channels; SegNet then sees the magnitude of the reconstruction).
+    """
+
+    def __init__(
+        self,
+        recon: nn.Module,
+        seg: nn.Module | None = None,
+        sampler: SampNet | None = None,
+        operator: UndersamplingOperator | None = None,
+        mask: Tensor | None = None,
+        image_mode: str = "magnitude",
+    ) -> None:
+        super().__init__()
+        if image_mode not in IMAGE_MODES:
+            raise ValueError(f"argument 'image_mode' must be one of {IMAGE_MODES}, got {image_mode!r}.")
+        if sampler is not None and mask is not None:
+            raise ValueError("give either argument 'sampler' (learned mask) or 'mask' (fixed mask), not both.")
+        self.image_mode = image_mode
+        self.recon = recon
+        self.seg = seg
+        self.sampler = sampler
+        self.operator = operator if operator is not None else UndersamplingOperator()
+        if mask is not None:
+            self.operator.set_mask(torch.as_tensor(mask))
+        if self.sampler is None and self.operator.mask is None:
+            raise ValueError("SemuNet needs a mask: pass argument 'sampler', 'mask', or an operator holding a mask.")
+
+    def current_mask(self, batch_size: int, like: Tensor) -> Tensor:
+        """The mask for a batch ``(B, 1, H, W)``: drawn from the sampler, else the operator's fixed mask."""
+        if self.sampler is not None:
+            return self.sampler(batch_size).to(like.device)
+        return self.operator.mask.to(like.device).expand(batch_size, 1, *self.operator.mask.shape)
+
+    def _to_channels(self, x: Tensor) -> Tensor:
+        """Complex ``(B, 1, H, W)`` to the network layout of :attr:`image_mode`."""
+        if self.image_mode == "magnitude":
+            return x.abs()
+        return torch.cat([x.real, x.imag], dim=1)
+
+    def _magnitude(self, recon: Tensor) -> Tensor:
+        if self.image_mode == "magnitude":
+            return recon
+        return torch.sqrt(recon[:, :1] ** 2 + recon[:, 1:] ** 2 + 1e-12)  # eps keeps the gradient finite at 0
+
+    def reconstruct_and_segment(self, zero_filled: Tensor) -> tuple[Tensor, Tensor | None]:
+        """ReconNet then SegNet on network-layout zero-filled images ``(B, C, H, W)``."""
+        recon = self.recon(zero_filled)
+        seg = self.seg(self._magnitude(recon)) if self.seg is not None else None
+        return recon, seg
+
+    def forward(self, image: Tensor) -> SemuNetOutput:
+        """Retrospective undersampling of fully sampled images, then reconstruction and segmentation.
+
+        Args:
+            image: ``(B, 1, H, W)`` magnitude or ``(B, 2, H, W)`` real/imaginary fully sampled images.
+
+        Returns:
+            :class:`SemuNetOutput`.
+        """
+        if image.ndim != 4:
+            raise ValueError(f"SemuNet expects 'image' of shape (B, C, H, W), got {tuple(image.shape)}.")
+        mask = self.current_mask(image.shape[0], image)
+        zf = self._to_channels(self.operator.zero_filled(image, mask))
+        recon, seg = self.reconstruct_and_segment(zf)
+        return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
+
+    def forward_kspace(self, kspace: Tensor) -> SemuNetOutput:
+        """Test stage (Fig. 1c): acquired undersampled k-space, zero-filled, reconstructed and segmented.
+
+        Args:
+            kspace: complex ``(B, 1, H, W)`` centered k-space; samples outside the fixed mask are ignored.
+        """
+        if self.sampler is not None:
+            raise ValueError("forward_kspace needs the fixed boolean mask: call freeze_mask() after stage 1 first.")
+        mask = self.operator.mask.to(kspace.device)
+        zf = self._to_channels(self.operator.adjoint(kspace, mask))
+        recon, seg = self.reconstruct_and_segment(zf)
+        return SemuNetOutput(recon=recon, seg=seg, mask=mask.expand(kspace.shape[0], 1, *mask.shape), zero_filled=zf)
+
+    @torch.no_grad()
+    def freeze_mask(self) -> Tensor:
+        """End of stage 1: booleanize the sampler (top-n), store it as the fixed mask and drop the sampler.
+
+        Returns:
+            the boolean mask ``(H, W)``.
+        """
+        if self.sampler is None:
+            raise ValueError("freeze_mask: this SemuNet has no sampler (its mask is already fixed).")
+        mask = self.sampler.booleanize()
+        self.operator.set_mask(mask.to(self.sampler.logits.device))
+        self.sampler = None
+        return mask
