@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..kspace import UndersamplingOperator
+from ..kspace import UndersamplingOperator, ifft2c
 from ..sampling.sampnet import SampNet
 
 __all__ = ["SemuNet", "SemuNetOutput", "IMAGE_MODES"]
@@ -85,9 +85,18 @@ class SemuNet(nn.Module):
             return recon
         return torch.sqrt(recon[:, :1] ** 2 + recon[:, 1:] ** 2 + 1e-12)  # eps keeps the gradient finite at 0
 
-    def reconstruct_and_segment(self, zero_filled: Tensor) -> tuple[Tensor, Tensor | None]:
-        """ReconNet then SegNet on network-layout zero-filled images ``(B, C, H, W)``."""
-        recon = self.recon(zero_filled)
+    def reconstruct_and_segment(
+        self, zero_filled: Tensor, kspace: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """ReconNet then SegNet on network-layout zero-filled images ``(B, C, H, W)``.
+
+        A dual-domain ReconNet (class attribute ``needs_kspace = True``) also receives the masked k-space
+        ``(B, 1, H, W)`` and the mask.
+        """
+        if getattr(self.recon, "needs_kspace", False):
+            recon = self.recon(zero_filled, kspace, mask)
+        else:
+            recon = self.recon(zero_filled)
         seg = self.seg(self._magnitude(recon)) if self.seg is not None else None
         return recon, seg
 
@@ -103,8 +112,9 @@ class SemuNet(nn.Module):
         if image.ndim != 4:
             raise ValueError(f"SemuNet expects 'image' of shape (B, C, H, W), got {tuple(image.shape)}.")
         mask = self.current_mask(image.shape[0], image)
-        zf = self._to_channels(self.operator.zero_filled(image, mask))
-        recon, seg = self.reconstruct_and_segment(zf)
+        kspace = self.operator(image, mask)
+        zf = self._to_channels(ifft2c(kspace))
+        recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
         return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
 
     def forward_kspace(self, kspace: Tensor) -> SemuNetOutput:
@@ -116,8 +126,9 @@ class SemuNet(nn.Module):
         if self.sampler is not None:
             raise ValueError("forward_kspace needs the fixed boolean mask: call freeze_mask() after stage 1 first.")
         mask = self.operator.mask.to(kspace.device)
-        zf = self._to_channels(self.operator.adjoint(kspace, mask))
-        recon, seg = self.reconstruct_and_segment(zf)
+        kspace = kspace * mask
+        zf = self._to_channels(ifft2c(kspace))
+        recon, seg = self.reconstruct_and_segment(zf, kspace, mask.expand(kspace.shape[0], 1, *mask.shape))
         return SemuNetOutput(recon=recon, seg=seg, mask=mask.expand(kspace.shape[0], 1, *mask.shape), zero_filled=zf)
 
     @torch.no_grad()
