@@ -1,1 +1,9 @@
-"""networks."""
+"""Networks: BasicUNet-based ReconNet and SegNet, the dual-domain MDReconNet, and the joint SemuNet."""
+
+from __future__ import annotations
+
+from .mdrecon import MDReconNet
+from .semunet import SemuNet, SemuNetOutput
+from .unets import FEATURE_PRESETS, ReconNet, SegNet
+
+__all__ = ["FEATURE_PRESETS", "MDReconNet", "ReconNet", "SegNet", "SemuNet", "SemuNetOutput"]

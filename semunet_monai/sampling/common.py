@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["GEOMETRIES", "check_rate", "check_shape", "budget", "centre_disc", "centre_lines", "top_n"]
+__all__ = [
+    "GEOMETRIES",
+    "check_rate",
+    "check_shape",
+    "budget",
+    "centre_disc",
+    "centre_lines",
+    "top_n",
+    "normalised_radius",
+]
 
 GEOMETRIES = ("2d", "lines")
 
@@ -89,3 +98,10 @@ def top_n(scores: Tensor, n: int, forced: Tensor | None = None) -> Tensor:
     out = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
     out[order[:n]] = True
     return out.reshape(scores.shape)
+
+
+def normalised_radius(shape: tuple[int, ...]) -> Tensor:
+    """Radius from the k-space centre, 1 at the edge along each axis; ``shape`` is ``(W,)`` or ``(H, W)``."""
+    axes = [(torch.arange(n, dtype=torch.float64) - n // 2) / max(n / 2, 1) for n in shape]
+    grids = torch.meshgrid(*axes, indexing="ij")
+    return torch.sqrt(sum(g**2 for g in grids))

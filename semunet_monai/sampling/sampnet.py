@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import GEOMETRIES, budget, centre_disc, centre_lines, check_rate, check_shape, top_n
+from .common import GEOMETRIES, budget, centre_disc, centre_lines, check_rate, check_shape, normalised_radius, top_n
 
 __all__ = ["SampNet", "INITS"]
 
@@ -28,13 +28,6 @@ def _check_positive(value: float, name: str) -> float:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"argument '{name}' must be a positive finite number, got {value!r}.")
     return float(value)
-
-
-def _normalised_radius(shape: tuple[int, ...]) -> Tensor:
-    """Radius from the k-space centre, 1 at the edge along each axis; ``shape`` is ``(W,)`` or ``(H, W)``."""
-    axes = [(torch.arange(n, dtype=torch.float64) - n // 2) / max(n / 2, 1) for n in shape]
-    grids = torch.meshgrid(*axes, indexing="ij")
-    return torch.sqrt(sum(g**2 for g in grids))
 
 
 class SampNet(nn.Module):
@@ -134,7 +127,7 @@ class SampNet(nn.Module):
     def _vd_prior(self, eps: float) -> Tensor:
         """Centre-weighted prior ``min(c * exp(-r^2 / (2 * 0.25^2)), 1 - eps)`` with ``c`` set so its mean over
         the learnable entries is the learnable rate (bisection: torch has no monotone root finder)."""
-        g = torch.exp(-(_normalised_radius(self.param_shape) ** 2) / (2 * 0.25**2))
+        g = torch.exp(-(normalised_radius(self.param_shape) ** 2) / (2 * 0.25**2))
         free = ~self.forced
         lo, hi = 0.0, 1.0 / max(float(g[free].min()), 1e-12)
         for _ in range(100):
@@ -172,6 +165,7 @@ class SampNet(nn.Module):
         """The rescaled probability mask ``p'`` ``(H, W)``; its mean is ``rate`` (forced centre at 1)."""
         return self._expand(self._rescaled())
 
+    @torch.no_grad()
     def expected_relaxed_rate(self) -> Tensor:
         """Closed-form mean of the relaxed mask, ``mean((softplus(s p') - softplus(s (p' - 1))) / s)``."""
         s = self.slope_sample

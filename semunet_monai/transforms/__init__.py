@@ -1,1 +1,9 @@
-"""transforms."""
+"""MONAI array/dictionary transform pairs: k-space undersampling and N4 bias-field correction."""
+
+from __future__ import annotations
+
+from .array import KspaceUndersample
+from .dictionary import KspaceUndersampled
+from .intensity import N4BiasFieldCorrection, N4BiasFieldCorrectiond
+
+__all__ = ["KspaceUndersample", "KspaceUndersampled", "N4BiasFieldCorrection", "N4BiasFieldCorrectiond"]
