@@ -1,0 +1,1 @@
+"""Experiment presets (YAML), installed as ``semunet_monai.presets``."""

@@ -1,0 +1,196 @@
+"""Experiment configuration: typed sections, YAML presets in ``configs/`` and strict validation.
+
+The design card has pyyaml but no schema library, so the few lines that check keys and types live here: an unknown
+key or a value of the wrong type is an error that names the key (``train.epochs``) and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "SamplingConfig",
+    "TrainConfig",
+    "ExperimentConfig",
+    "PRESETS",
+    "preset_path",
+    "load_config",
+    "config_from_dict",
+]
+
+PRESETS = ("tiny", "cpu", "paper")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is prepared (``root: null`` uses the embedded demo dataset)."""
+
+    root: str | None = None
+    layout: str | None = None
+    modality: str = "T1"
+    label_scheme: str = "paper7"
+    spatial_size: int = 240
+    n_test: int = 1
+    n_val: int = 1
+    folds: int | None = None
+    fold: int = 0
+    split_seed: int = 0
+    n4: bool = False
+    cache: str = "memory"
+    cache_dir: str | None = None
+    min_foreground: float = 0.0
+    demo_subjects: int = 5
+    demo_seed: int = 0
+    demo_dir: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    """Network widths and image layout."""
+
+    features: str | list[int] = "small"
+    image_mode: str = "magnitude"
+    mdrecon_cascades: int = 5
+    mdrecon_features: int = 32
+
+
+@dataclass
+class SamplingConfig:
+    """The k-space budget and how the mask is made (fixed ``mask_kind`` or learned SampNet)."""
+
+    rate: float = 0.1
+    geometry: str = "2d"
+    mask_kind: str = "gaussian"
+    mask_seed: int = 0
+    acs: float | None = None
+    slope_prob: float = 5.0
+    slope_sample: float = 12.0
+    init: str = "uniform"
+    straight_through: bool = False
+    mask_lr: float = 1e-2
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule (paper: Adam, lr 1e-4, batch 12, 600 + 500 epochs, lambda 0.1)."""
+
+    method: str = "semunet"
+    epochs: int = 600
+    finetune_epochs: int = 500
+    batch_size: int = 12
+    lr: float = 1e-4
+    lam: float = 0.1
+    seg_loss: str = "ce"
+    val_every: int = 10
+    key_metric: str = "mean_dice"
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    amp: bool = False
+    threads: int | None = None
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_path(name: str) -> Path:
+    """Path of a packaged preset (``tiny``, ``cpu``, ``paper``)."""
+    if name not in PRESETS:
+        raise ValueError(f"argument 'preset' must be one of {PRESETS}, got {name!r}.")
+    return Path(str(importlib.resources.files("semunet_monai.presets") / f"{name}.yaml"))
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is list:
+        (inner,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _update(section: Any, values: Any, prefix: str, source: str) -> None:
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: '{prefix}' must be a mapping of keys to values, got {type(values).__name__}.")
+    hints = typing.get_type_hints(type(section))
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if key not in hints:
+            raise ValueError(f"{source}: unknown key '{name}' (known: {sorted(hints)}).")
+        current = getattr(section, key)
+        if dataclasses.is_dataclass(current):
+            _update(current, value, name, source)
+            continue
+        if not _type_ok(value, hints[key]):
+            raise ValueError(
+                f"{source}: key '{name}' must be of type {getattr(hints[key], '__name__', hints[key])}, "
+                f"got {value!r} ({type(value).__name__})."
+            )
+        setattr(section, key, float(value) if hints[key] is float else value)
+
+
+def config_from_dict(values: dict, base: ExperimentConfig | None = None, source: str = "config") -> ExperimentConfig:
+    """Apply nested ``values`` onto ``base`` (defaults if None) with key and type checks."""
+    base = base if base is not None else ExperimentConfig()
+    sections = ("data", "model", "sampling", "train")
+    config = ExperimentConfig(**{k: dataclasses.replace(getattr(base, k)) for k in sections})  # a copy
+    _update(config, values or {}, "", source)
+    return config
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ValueError(f"{path}: config file not found.")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err}).") from err
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(values).__name__}.")
+    return values or {}
+
+
+def load_config(
+    preset: str | None = "cpu", config_file: str | Path | None = None, overrides: dict | None = None
+) -> ExperimentConfig:
+    """Preset, then a user's YAML on top, then explicit overrides (e.g. from the command line).
+
+    Args:
+        preset: packaged preset name or None (defaults, i.e. the paper's settings).
+        config_file: a user's YAML file with the same sections (``data``, ``model``, ``sampling``, ``train``).
+        overrides: nested dictionary applied last.
+    """
+    config = ExperimentConfig()
+    if preset is not None:
+        path = preset_path(preset)
+        config = config_from_dict(_read_yaml(path), config, source=str(path))
+    if config_file is not None:
+        config = config_from_dict(_read_yaml(Path(config_file)), config, source=str(config_file))
+    if overrides:
+        config = config_from_dict(overrides, config, source="overrides")
+    return config

@@ -1,0 +1,1 @@
+"""Ignite/MONAI engines, handlers and the training methods."""

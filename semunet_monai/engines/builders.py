@@ -1,0 +1,89 @@
+"""Build a method's model and optimiser from an :class:`~semunet_monai.config.ExperimentConfig`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ExperimentConfig
+from ..networks.semunet import SemuNet
+from ..networks.unets import ReconNet, SegNet
+from ..sampling.masks import make_mask, mask_geometry
+from ..sampling.sampnet import SampNet
+from .methods import Phase, method_uses
+
+__all__ = ["build_model", "build_optimizer", "set_trainable"]
+
+
+def build_model(config: ExperimentConfig, num_classes: int, shape: tuple[int, int]) -> SemuNet:
+    """The SemuNet composition for ``config.train.method`` on images of ``shape``.
+
+    Learned-mask methods get a SampNet; fixed-mask methods get ``make_mask(sampling.mask_kind, ...)``;
+    ``fullysampled`` gets an all-ones mask and an identity ReconNet, so its path is SegNet on the image.
+    """
+    method, s, m = config.train.method, config.sampling, config.model
+    uses = method_uses(method)
+    channels = 1 if m.image_mode == "magnitude" else 2
+    seg = SegNet(num_classes=num_classes, features=m.features) if "seg" in uses else None
+    if method == "fullysampled":
+        return SemuNet(recon=nn.Identity(), seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
+    if method == "mdrecon":
+        from ..networks.mdrecon import MDReconNet
+
+        recon: nn.Module = MDReconNet(channels, cascades=m.mdrecon_cascades, features=m.mdrecon_features)
+    else:
+        recon = ReconNet(in_channels=channels, features=m.features)
+    if "sampler" in uses:
+        sampler = SampNet(
+            shape,
+            s.rate,
+            geometry=s.geometry,
+            slope_prob=s.slope_prob,
+            slope_sample=s.slope_sample,
+            init=s.init,
+            acs=s.acs,
+            straight_through=s.straight_through,
+            seed=config.train.seed,
+        )
+        return SemuNet(recon=recon, seg=seg, sampler=sampler, image_mode=m.image_mode)
+    geometry = mask_geometry(s.mask_kind)
+    if geometry != s.geometry and s.geometry == "lines":
+        raise ValueError(
+            f"sampling.geometry is 'lines' but sampling.mask_kind {s.mask_kind!r} is a 2-D mask: pick "
+            f"'cartesian_random' or 'cartesian_equispaced'."
+        )
+    mask = make_mask(s.mask_kind, shape, s.rate, seed=s.mask_seed)
+    return SemuNet(recon=recon, seg=seg, mask=mask, image_mode=m.image_mode)
+
+
+def set_trainable(model: SemuNet, phase: Phase) -> list[nn.Module]:
+    """Enable gradients on the phase's modules only and return them (BasicUNet has no running statistics, so
+    frozen modules behave the same in train and eval mode)."""
+    parts = {"sampler": model.sampler, "recon": model.recon, "seg": model.seg}
+    trainable = []
+    for name, module in parts.items():
+        if module is None:
+            continue
+        on = name in phase.trainable
+        module.requires_grad_(on)
+        if on:
+            trainable.append(module)
+    return trainable
+
+
+def build_optimizer(model: SemuNet, phase: Phase, config: ExperimentConfig) -> torch.optim.Optimizer:
+    """Adam over the phase's trainable modules; SampNet's logits get their own group and learning rate."""
+    groups = []
+    if "sampler" in phase.trainable and model.sampler is not None:
+        groups.append({"params": list(model.sampler.parameters()), "lr": config.sampling.mask_lr, "name": "sampler"})
+    nets = [
+        p
+        for n in ("recon", "seg")
+        if n in phase.trainable and getattr(model, n) is not None
+        for p in getattr(model, n).parameters()
+    ]
+    if nets:
+        groups.append({"params": nets, "lr": config.train.lr, "name": "networks"})
+    if not groups:
+        raise ValueError(f"phase {phase.name!r} has nothing to train for method {config.train.method!r}.")
+    return torch.optim.Adam(groups)

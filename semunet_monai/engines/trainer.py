@@ -1,0 +1,186 @@
+"""MONAI engines for SemuNet-style models: one trainer iteration for every method, and an evaluator that scores
+whole volumes (PSNR, SSIM, Dice) from slices."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import torch
+from ignite.engine import Engine
+from ignite.metrics import Metric
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.engines.utils import IterationEvents
+
+from ..data.layouts import SUBJECT
+from ..keys import Keys
+from ..losses import JointLoss
+from ..metrics import VolumeMetricAccumulator
+from ..networks.semunet import SemuNet
+from .methods import Phase
+
+__all__ = ["SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
+
+LOSS, LOSS_RECON, LOSS_SEG = "loss", "loss_recon", "loss_seg"
+
+
+def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """The reconstruction target in the recon's layout: the magnitude image, or it plus a zero imaginary part."""
+    if recon.shape[1] == image.shape[1]:
+        return image
+    return torch.cat([image, torch.zeros_like(image)], dim=1)
+
+
+class SemuNetTrainer(SupervisedTrainer):
+    """SupervisedTrainer whose iteration runs one :class:`Phase` of a method on a :class:`SemuNet`.
+
+    The loss is ``phase.recon_weight * L1 + seg_weight * CE`` from :meth:`JointLoss.terms`; ``engine.state.output``
+    holds the batch, ``recon``, ``seg``, ``mask`` and the loss terms as floats.
+
+    Args:
+        phase: the phase to run.
+        lam: lambda, used where the phase's seg weight is ``"lam"``.
+        loss_function: a :class:`JointLoss`.
+        kwargs: passed on to :class:`monai.engines.SupervisedTrainer`.
+    """
+
+    def __init__(self, *args, phase: Phase, lam: float, loss_function: JointLoss, **kwargs) -> None:
+        kwargs.setdefault("decollate", False)
+        super().__init__(*args, loss_function=loss_function, **kwargs)
+        self.phase = phase
+        self.recon_weight = float(phase.recon_weight)
+        self.seg_weight = phase.seg_weight_value(lam)
+
+    def _iteration(self, engine: SemuNetTrainer, batchdata: dict) -> dict:
+        if batchdata is None:
+            raise ValueError("Must provide batch data for current iteration.")
+        device = engine.state.device
+        image = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
+        label = batchdata[Keys.LABEL].to(device, non_blocking=engine.non_blocking)
+        net: SemuNet = engine.network
+        net.train()
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        use_seg = self.seg_weight > 0
+
+        with torch.autocast(device.type, **engine.amp_kwargs) if engine.amp else nullcontext():
+            if self.phase.input == "full":
+                recon, seg, mask = image, net.seg(image), None
+            else:
+                out = net(image)
+                recon, seg, mask = out.recon, out.seg, out.mask
+            engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+            terms = engine.loss_function.terms(
+                recon.float(),
+                _target(image, recon).float(),
+                seg.float() if use_seg else None,
+                label if use_seg else None,
+            )
+            loss = self.recon_weight * terms["recon"] + self.seg_weight * terms["seg"]
+        engine.state.output[Keys.MASK] = mask
+        engine.state.output[LOSS] = loss
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        if engine.amp and engine.scaler is not None:
+            engine.scaler.scale(loss).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.scaler.step(engine.optimizer)
+            engine.scaler.update()
+        else:
+            loss.backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        engine.state.output[LOSS] = float(loss.detach())
+        engine.state.output[LOSS_RECON] = float(terms["recon"].detach())
+        engine.state.output[LOSS_SEG] = float(terms["seg"].detach())
+        return engine.state.output
+
+
+class SemuNetEvaluator(SupervisedEvaluator):
+    """Evaluator: the model in eval mode (a SampNet gives its top-n boolean mask), outputs per slice.
+
+    ``engine.state.output``: ``image`` and ``recon`` magnitudes ``(B, 1, H, W)``, ``label`` and ``pred``
+    (argmax classes, or None without SegNet) ``(B, 1, H, W)``, ``zero_filled``, ``subject`` ids and ``slice`` indices.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("decollate", False)
+        super().__init__(*args, **kwargs)
+
+    def _iteration(self, engine: SemuNetEvaluator, batchdata: dict) -> dict:
+        if batchdata is None:
+            raise ValueError("Must provide batch data for current iteration.")
+        device = engine.state.device
+        image = batchdata[Keys.IMAGE].to(device)
+        net: SemuNet = engine.network
+        net.eval()
+        with torch.no_grad():
+            out = net(image)
+        recon = net._magnitude(out.recon) if out.recon.shape[1] == 2 else out.recon
+        zero_filled = net._magnitude(out.zero_filled) if out.zero_filled.shape[1] == 2 else out.zero_filled
+        pred = out.seg.argmax(dim=1, keepdim=True) if out.seg is not None else None
+        engine.state.output = {
+            Keys.IMAGE: image,
+            Keys.LABEL: batchdata[Keys.LABEL].to(device),
+            Keys.RECON: recon,
+            Keys.ZERO_FILLED: zero_filled,
+            Keys.PRED: pred,
+            Keys.MASK: out.mask[:1],
+            SUBJECT: list(batchdata[SUBJECT]),
+            "slice": batchdata.get("slice"),
+        }
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output
+
+
+class VolumeMetrics(Metric):
+    """Ignite metric over whole volumes: PSNR, SSIM (per volume, ``data_range`` = the reference volume's max),
+    per-class and mean Dice. Its value is ``key``; every scalar also lands in ``engine.state.metrics``
+    (``psnr``, ``ssim``, ``mean_dice``, ``dice_<class>``), and the per-volume table in ``engine.state.volume_metrics``.
+
+    Args:
+        key: the metric reported as this metric's value (``psnr``, ``ssim`` or ``mean_dice``).
+        num_classes: segmentation classes, or None when the model does not segment.
+        class_names: names for the per-class Dice entries (background excluded), default ``1..K-1``.
+        ignore_index: reference label excluded from Dice.
+    """
+
+    def __init__(
+        self,
+        key: str = "mean_dice",
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int | None = None,
+    ) -> None:
+        self.key = key
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names is not None else None
+        self.accumulator = VolumeMetricAccumulator(num_classes, ignore_index)
+        super().__init__(output_transform=lambda x: x)
+
+    def reset(self) -> None:
+        self.accumulator.reset()
+
+    def update(self, output: dict) -> None:
+        labels = (output[Keys.PRED], output[Keys.LABEL]) if self.num_classes is not None else (None, None)
+        self.accumulator.add(output[SUBJECT], output[Keys.RECON].float(), output[Keys.IMAGE].float(), *labels)
+
+    def compute(self) -> dict:
+        return self.accumulator.compute()
+
+    def completed(self, engine: Engine, name: str) -> None:
+        result = self.compute()
+        mean = result["mean"]
+        flat = {k: float(v) for k, v in mean.items() if not isinstance(v, torch.Tensor) or v.ndim == 0}
+        if "dice" in mean:
+            names = self.class_names or [str(i) for i in range(1, len(mean["dice"]) + 1)]
+            flat.update({f"dice_{n}": float(v) for n, v in zip(names, mean["dice"])})
+        if self.key not in flat:
+            raise ValueError(f"key metric {self.key!r} is not available; computed: {sorted(flat)}.")
+        engine.state.metrics.update(flat)
+        engine.state.metrics[name] = flat[self.key]
+        engine.state.volume_metrics = result["per_volume"]
+        if not math.isfinite(flat[self.key]) and self.key != "psnr":
+            engine.logger.warning("key metric %s is %s", self.key, flat[self.key])
