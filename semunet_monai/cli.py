@@ -86,13 +86,163 @@ def _run_mask(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _add_check_data(subparsers: argparse._SubParsersAction) -> None:
+    from .data.labels import LABEL_SCHEMES
+
+    p = subparsers.add_parser(
+        "check-data",
+        help="preflight-check a dataset (MRBrainS13/18 folder or datalist JSON); exits 1 on any error",
+        description="Read every image and label once, read-only, and report each problem with the file it concerns.",
+    )
+    p.add_argument("root", help="dataset folder (TrainingData/ or training/ inside) or a datalist .json")
+    p.add_argument("--modality", default="T1", choices=("T1", "T1_IR", "T2_FLAIR"), help="image to check (default T1)")
+    p.add_argument("--label-scheme", default="raw", choices=tuple(LABEL_SCHEMES), help="label values allowed")
+    p.set_defaults(handler=_run_check_data, subparser=p)
+
+
+def _run_check_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data.preflight import check_data
+
+    report = check_data(args.root, modality=args.modality, label_scheme=args.label_scheme)
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    level = logging.ERROR if n_err else logging.INFO
+    logger.log(level, "%s: %d subject(s), %d error(s), %d warning(s)", args.root, report.subjects, n_err, n_warn)
+    return 1 if n_err else 0
+
+
+def _add_demo_data(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo-data",
+        help="generate the embedded procedural brain-phantom dataset (MRBrainS13 or MRBrainS18 layout)",
+        description="Write synthetic subjects with every MRBrainS label, T1/T1_IR/T2_FLAIR contrasts, bias and noise.",
+    )
+    p.add_argument("--out", required=True, help="output folder (must be empty or new)")
+    p.add_argument("--subjects", type=int, default=5, help="number of subjects (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--layout", default="mrbrains13", choices=("mrbrains13", "mrbrains18"), help="folder layout")
+    p.add_argument("--shape", type=int, nargs=3, default=(240, 240, 48), metavar=("X", "Y", "Z"), help="voxels")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing generated dataset")
+    p.set_defaults(handler=_run_demo_data, subparser=p)
+
+
+def _run_demo_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data.demo import write_demo_dataset
+
+    try:
+        dirs = write_demo_dataset(
+            args.out,
+            subjects=args.subjects,
+            seed=args.seed,
+            layout=args.layout,
+            shape=tuple(args.shape),
+            overwrite=args.overwrite,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    logger.info("wrote %d subjects to %s", len(dirs), args.out)
+    return 0
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .config import PRESETS
+    from .engines.methods import METHODS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train SemuNet or one of the paper's comparison methods",
+        description="Train a method on a dataset (or the embedded demo data) into --out; --resume continues a run.",
+    )
+    p.add_argument("--method", default="semunet", choices=tuple(METHODS), help="method (default semunet)")
+    p.add_argument("--rate", type=float, help="sampling rate in (0, 1)")
+    p.add_argument("--mask-kind", choices=MASK_KINDS, help="fixed mask for baseline, liu, mdrecon")
+    p.add_argument("--geometry", choices=("2d", "lines"), help="learned mask geometry")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset folder or datalist .json")
+    src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
+    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
+    p.add_argument("--epochs", type=int, help="epochs of the main phases")
+    p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, help="training seed")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoints")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train, subparser=p)
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    sampling = {"rate": args.rate, "mask_kind": args.mask_kind, "geometry": args.geometry}
+    train = {
+        "method": args.method,
+        "epochs": args.epochs,
+        "finetune_epochs": args.finetune_epochs,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "seed": args.seed,
+    }
+    data = {"root": args.data} if args.data else {}
+    drop = lambda d: {k: v for k, v in d.items() if v is not None}  # noqa: E731
+    return {"data": data, "sampling": drop(sampling), "train": drop(train)}
+
+
+def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .config import load_config
+    from .engines.checkpoint import CheckpointError
+    from .engines.handlers import NonFiniteLossError
+    from .engines.workflow import train
+
+    try:
+        config = load_config(args.preset, args.config, _train_overrides(args))
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    except NonFiniteLossError as err:
+        logger.error("%s", err)
+        return 3
+    except (CheckpointError, ValueError) as err:
+        logger.error("%s", err)
+        return 1
+    return 0
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a trained run on a dataset: per-subject and mean PSNR, SSIM, Dice",
+        description="Evaluate RUN/model.pt on every subject of --data and write a per-subject and mean table.",
+    )
+    p.add_argument("--run", required=True, help="a finished training run folder")
+    p.add_argument("--data", required=True, help="dataset folder or datalist .json")
+    p.add_argument("--out", help="output stem (default RUN/eval_<dataset name>): writes .csv and .json")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    p.set_defaults(handler=_run_evaluate, subparser=p)
+
+
+def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pathlib import Path
+
+    from .engines.checkpoint import CheckpointError
+    from .engines.workflow import evaluate_folder
+
+    stem = Path(args.out) if args.out else Path(args.run) / f"eval_{Path(args.data).stem}"
+    try:
+        evaluate_folder(args.run, args.data, stem, overwrite=args.overwrite)
+    except (CheckpointError, ValueError) as err:
+        logger.error("%s", err)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``semunet-monai`` parser with one subparser per command."""
     parser = argparse.ArgumentParser(
         prog="semunet-monai", description="Task-driven fast MRI (SemuNet) on MONAI: command-line tools."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_mask,):
+    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate):
         add(subparsers)
     return parser
 

@@ -44,7 +44,7 @@ from .handlers import (
 from .methods import method_phases, method_uses
 from .trainer import LOSS, SemuNetEvaluator, SemuNetTrainer, VolumeMetrics
 
-__all__ = ["RunData", "prepare_data", "train", "evaluate", "load_trained_model", "resolve_device"]
+__all__ = ["RunData", "prepare_data", "train", "evaluate", "evaluate_folder", "load_trained_model", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -387,3 +387,26 @@ def load_trained_model(run_dir: str | Path, device: str | torch.device = "cpu") 
         model.freeze_mask()
     model.load_state_dict(state)
     return model.to(device).eval(), config
+
+
+def evaluate_folder(run_dir: str | Path, data_root: str | Path, stem: str | Path, overwrite: bool = False) -> dict:
+    """Evaluate a finished run on every subject of a dataset; writes ``<stem>.json`` and ``<stem>.csv``."""
+    stem = Path(stem)
+    outputs = [stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".csv")]
+    existing = [str(p) for p in outputs if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite or choose another --out.")
+    model, config = load_trained_model(run_dir, device=resolve_device("auto"))
+    d = config.data
+    scheme = get_label_scheme(d.label_scheme)
+    items = discover(data_root, modality=d.modality)
+    check_items(items, scheme, source=str(data_root)).raise_if_errors()
+    dataset = make_slice_dataset(items, volume_transforms(scheme, d.spatial_size, n4=d.n4))
+    results = evaluate(model, dataset, config, scheme, next(model.parameters()).device)
+    results["data"] = str(data_root)
+    results["run"] = str(run_dir)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    save_json_atomic(results, outputs[0])
+    _write_table(results, outputs[1])
+    logger.info("wrote %s and %s", *outputs)
+    return results
