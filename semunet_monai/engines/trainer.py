@@ -163,6 +163,9 @@ class VolumeMetrics(Metric):
     def reset(self) -> None:
         self.accumulator.reset()
 
+    def iteration_completed(self, engine: Engine) -> None:
+        self.update(engine.state.output)  # the whole output dictionary, not Ignite's (y_pred, y) pair
+
     def update(self, output: dict) -> None:
         labels = (output[Keys.PRED], output[Keys.LABEL]) if self.num_classes is not None else (None, None)
         self.accumulator.add(output[SUBJECT], output[Keys.RECON].float(), output[Keys.IMAGE].float(), *labels)

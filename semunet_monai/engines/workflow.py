@@ -8,8 +8,10 @@ SemuNet state dict), ``mask/`` (the fixed or learned boolean mask: npy, NIfTI, P
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +70,43 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def demo_root(config: ExperimentConfig) -> Path:
-    """Where the embedded demo dataset for this config lives (generated on first use)."""
-    from ..data.demo import default_demo_dir
+def demo_shape(spatial_size: int) -> tuple[int, int, int]:
+    """Phantom grid for a training size: in-plane ``spatial_size``, slices scaled from MRBrainS13's 48 at 240."""
+    return (int(spatial_size), int(spatial_size), max(8, round(48 * int(spatial_size) / 240)))
 
+
+def demo_root(config: ExperimentConfig) -> Path:
+    """Where the embedded demo dataset for this config lives: ``data.demo_dir``, else a per-user cache folder
+    (``$SEMUNET_MONAI_CACHE`` or ``~/.cache/semunet-monai``) keyed by subjects, seed and grid."""
     d = config.data
-    return Path(d.demo_dir) if d.demo_dir else default_demo_dir(d.demo_subjects, d.demo_seed, d.spatial_size)
+    if d.demo_dir:
+        return Path(d.demo_dir)
+    base = Path(os.environ.get("SEMUNET_MONAI_CACHE", Path.home() / ".cache" / "semunet-monai"))
+    x, y, z = demo_shape(d.spatial_size)
+    return base / f"demo_s{d.demo_subjects}_seed{d.demo_seed}_{x}x{y}x{z}"
+
+
+def ensure_demo_dataset(config: ExperimentConfig) -> Path:
+    """Generate the demo dataset unless a complete one for the same settings is already there."""
+    from ..data.demo import write_demo_dataset
+
+    root = demo_root(config)
+    d = config.data
+    info_path = root / "dataset.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("subjects") == d.demo_subjects and info.get("seed") == d.demo_seed:
+            return root
+    logger.info("generating the demo dataset (%d phantom subjects) in %s", d.demo_subjects, root)
+    write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=demo_shape(d.spatial_size), overwrite=True)
+    return root
 
 
 def prepare_data(config: ExperimentConfig) -> RunData:
     """Discover (or generate the demo data), preflight-check, split by subject and cache the slices."""
     d = config.data
     if d.root is None:
-        from ..data.demo import ensure_demo_dataset
-
-        root = ensure_demo_dataset(demo_root(config), d.demo_subjects, d.demo_seed, d.spatial_size)
+        root = ensure_demo_dataset(config)
     else:
         root = Path(d.root)
     items = discover(root, modality=d.modality, layout=d.layout)

@@ -1,0 +1,194 @@
+"""Write the brain phantom to disk in the MRBrainS13 or MRBrainS18 layout: the project's default dataset.
+
+Everything is generated locally by :func:`semunet_monai.data.phantom.make_subject`; nothing is downloaded.
+Files are written under a temporary name and moved into place with ``os.replace``, and ``dataset.json`` is
+written last, so an interrupted run never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .labels import LABEL_SCHEMES, MRBRAINS_LABELS
+from .layouts import MODALITIES as LAYOUT_STEMS
+from .phantom import MODALITIES, MRBRAINS13_SHAPE, PHANTOM_VERSION, make_subject
+
+__all__ = ["DEMO_LAYOUTS", "DATASET_JSON", "GENERATOR", "subject_seed", "write_demo_dataset"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_LAYOUTS = ("mrbrains13", "mrbrains18")
+DATASET_JSON = "dataset.json"
+GENERATOR = "semunet_monai.data.phantom"
+MAX_SUBJECTS = 999  # subject seeds are seed * 1000 + i
+_ROOTS = {"mrbrains13": "TrainingData", "mrbrains18": "training"}
+_LABEL_FILES = {"mrbrains13": ("LabelsForTraining", "LabelsForTesting"), "mrbrains18": ("segm",)}
+# MRBrainS13 LabelsForTesting: 1 CSF (5, 6), 2 GM (1, 2), 3 WM (3, 4); cerebellum and brainstem are background
+_TESTING_LUT = np.array([LABEL_SCHEMES["tissue3"].mapping[v] for v in range(9)], dtype=np.uint8)
+
+
+def subject_seed(seed: int, index: int) -> int:
+    """Seed of subject ``index`` (1-based) in a dataset generated with ``seed``: ``seed * 1000 + index``."""
+    return int(seed) * 1000 + int(index)
+
+
+def _files(layout: str) -> list[str]:
+    """Relative file names inside one subject folder: images, then label files."""
+    images = [f"{LAYOUT_STEMS[layout][m]}.nii.gz" for m in MODALITIES]
+    return images + [f"{stem}.nii.gz" for stem in _LABEL_FILES[layout]]
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> None:
+    """Call ``write(tmp)`` on a hidden temporary name next to ``path``, then move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    """Save ``array`` with qform and sform (code 1, scanner) set to ``affine``, atomically."""
+    img = nib.Nifti1Image(array, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    img.header.set_xyzt_units("mm")
+    img.header["descrip"] = f"semunet_monai phantom v{PHANTOM_VERSION}".encode()
+    _write_atomically(path, lambda tmp: nib.save(img, str(tmp)), ".tmp.nii.gz")  # .nii.gz: nibabel compresses
+
+
+def _remove_stale(out: Path, layout: str, ids: list[str]) -> None:
+    """With ``overwrite``: drop subjects of a previous phantom dataset at ``out`` that the new one lacks.
+
+    Only folders listed in that dataset's ``dataset.json`` are touched, and only the files this module writes
+    are deleted (a folder is removed only once empty); the old ``dataset.json`` goes first.
+    """
+    meta_path = out / DATASET_JSON
+    try:
+        old = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return
+    if not isinstance(old, dict) or old.get("generator") != GENERATOR or old.get("layout") not in DEMO_LAYOUTS:
+        return
+    meta_path.unlink()
+    old_layout = old["layout"]
+    for sid in old.get("ids", []):
+        if old_layout == layout and sid in ids:
+            continue
+        folder = out / _ROOTS[old_layout] / str(sid)
+        if folder.resolve().parent != (out / _ROOTS[old_layout]).resolve():
+            continue  # a crafted id such as ".." never leads outside the dataset
+        for name in _files(old_layout):
+            (folder / name).unlink(missing_ok=True)
+        for sub in (folder / "pre", folder, out / _ROOTS[old_layout]):
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+        logger.info("removed stale phantom subject %s", folder)
+
+
+def _check_int(value: int, name: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (hi and value > hi):
+        expected = f"an integer in [{lo}, {hi}]" if hi else f"an integer >= {lo}"
+        raise ValueError(f"argument '{name}' must be {expected}, got {value!r}.")
+    return int(value)
+
+
+def write_demo_dataset(
+    out_dir: str | os.PathLike,
+    subjects: int = 5,
+    seed: int = 0,
+    layout: str = "mrbrains13",
+    shape: Sequence[int] = MRBRAINS13_SHAPE,
+    overwrite: bool = False,
+    *,
+    spacing: Sequence[float] | None = None,
+    lesions: bool = True,
+) -> list[Path]:
+    """Generate ``subjects`` phantom subjects and write them as an MRBrainS13- or MRBrainS18-style dataset.
+
+    Layouts (ids ``"1"`` .. ``str(subjects)``):
+
+    - ``mrbrains13``: ``OUT/TrainingData/<id>/{T1, T1_IR, T2_FLAIR, LabelsForTraining, LabelsForTesting}.nii.gz``;
+      LabelsForTesting uses the challenge's 3 classes (1 CSF, 2 GM, 3 WM; cerebellum and brainstem 0).
+    - ``mrbrains18``: ``OUT/training/<id>/pre/{reg_T1, reg_IR, FLAIR}.nii.gz`` and ``OUT/training/<id>/segm.nii.gz``.
+
+    Images are float32 and labels uint8, with a diagonal affine (voxel spacing, grid centred on the origin) as
+    qform and sform (code 1). ``OUT/dataset.json`` records layout, seed, subject seeds, grid and generator version.
+
+    Args:
+        out_dir: dataset folder; created if missing.
+        subjects: number of subjects, 1..999; subject ``i`` uses seed :func:`subject_seed` ``(seed, i)``.
+        seed: non-negative dataset seed; the same seed gives the same files' content.
+        layout: ``"mrbrains13"`` or ``"mrbrains18"``.
+        shape: grid ``(X, Y, Z)`` per subject.
+        overwrite: allow writing into a non-empty ``out_dir``; subjects of a previous phantom dataset there that
+            the new one lacks are removed.
+        spacing: voxel size in mm; None keeps the MRBrainS13 field of view (see :func:`make_subject`).
+        lesions: include white-matter lesions.
+
+    Returns:
+        the subject folders, in id order.
+
+    Raises:
+        ValueError: on a bad argument, or if ``out_dir`` is a file or a non-empty folder and ``overwrite`` is False.
+    """
+    subjects = _check_int(subjects, "subjects", 1, MAX_SUBJECTS)
+    seed = _check_int(seed, "seed", 0)
+    if layout not in DEMO_LAYOUTS:
+        raise ValueError(f"argument 'layout' must be one of {DEMO_LAYOUTS}, got {layout!r}.")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"argument 'out_dir': {out} exists and is not a folder.")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(
+                f"argument 'out_dir': {out} exists and is not empty; pass overwrite=True to write the phantom there."
+            )
+        logger.warning("overwriting the phantom dataset in %s", out)
+    ids = [str(i) for i in range(1, subjects + 1)]
+    if out.is_dir():
+        _remove_stale(out, layout, ids)
+    files = _files(layout)
+    folders = []
+    for i, sid in enumerate(ids, start=1):
+        start = time.perf_counter()
+        sub = make_subject(subject_seed(seed, i), shape, spacing, lesions)
+        folder = out / _ROOTS[layout] / sid
+        arrays = [sub[m] for m in MODALITIES] + [sub["label"]]
+        if layout == "mrbrains13":
+            arrays.append(_TESTING_LUT[sub["label"]])
+        for name, array in zip(files, arrays):
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_nifti(array, sub["affine"], path)
+        folders.append(folder)
+        logger.info("phantom subject %s/%d written to %s (%.1f s)", sid, subjects, folder, time.perf_counter() - start)
+    affine = sub["affine"]
+    meta = {
+        "name": "semunet_monai brain phantom",
+        "generator": GENERATOR,
+        "generator_version": PHANTOM_VERSION,
+        "layout": layout,
+        "seed": seed,
+        "subjects": subjects,
+        "ids": ids,
+        "subject_seeds": [subject_seed(seed, i) for i in range(1, subjects + 1)],
+        "shape": [int(n) for n in sub["label"].shape],
+        "spacing": [float(abs(affine[i, i])) for i in range(3)],
+        "lesions": bool(lesions),
+        "files": {name: f"{_ROOTS[layout]}/{{id}}/{name}" for name in files},
+        "labels": {str(k): MRBRAINS_LABELS[k] for k in range(9)},
+    }
+    if layout == "mrbrains13":
+        meta["labels_for_testing"] = {"0": "background", "1": "csf", "2": "gm", "3": "wm"}
+    _write_atomically(out / DATASET_JSON, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    return folders
