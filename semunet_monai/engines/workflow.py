@@ -285,6 +285,7 @@ def _run_phase(
             "meta": {
                 "phase": phase.name,
                 "phase_index": index,
+                "epoch": int(trainer.state.epoch),
                 "dataset_len": len(data.train),
                 "batch_size": t.batch_size,
                 "best_metric": float(best["metric"]),
@@ -302,7 +303,7 @@ def _run_phase(
                 f"{latest}: saved for {meta.get('dataset_len')} training slices at batch {meta.get('batch_size')}, "
                 f"but this run has {len(data.train)} at batch {t.batch_size}; resume with the same data and batch size."
             )
-        saved_epoch = int(ckpt["trainer"]["epoch"])
+        saved_epoch = int(meta["epoch"])
         if epochs < saved_epoch:
             raise CheckpointError(
                 f"{latest}: saved at epoch {saved_epoch} of phase {phase.name!r}, beyond the requested {epochs} epochs."
@@ -403,10 +404,7 @@ def load_trained_model(run_dir: str | Path, device: str | torch.device = "cpu") 
     mask = state.get("operator.mask")
     if mask is None:
         raise CheckpointError(f"{run_dir / 'model.pt'}: no fixed mask in the state dict (was training finished?).")
-    num_classes = (
-        int(state["seg.unet.final_conv.conv.weight"].shape[0]) if "seg.unet.final_conv.conv.weight" in state else 2
-    )
-    model = build_model(config, num_classes, tuple(mask.shape))
+    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, tuple(mask.shape))
     if model.sampler is not None:
         model.freeze_mask()
     model.load_state_dict(state)

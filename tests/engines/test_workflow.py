@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from semunet_monai.engines.checkpoint import CheckpointError, load_checkpoint
+from semunet_monai.engines.methods import METHODS
+from semunet_monai.engines.workflow import load_trained_model, train
+from semunet_monai.sampling.io import load_mask
+
+from .conftest import tiny
+
+EPOCHS = 6
+
+
+def _rows(run_dir, phase):
+    return [r for r in json.loads((run_dir / "metrics.json").read_text()) if r["phase"] == phase]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
+    config = tiny(demo_dir, train={"method": method, "epochs": EPOCHS, "finetune_epochs": 2, "lr": 3e-3})
+    results = train(config, tmp_path / "run", progress=False)
+    first_phase = next(
+        iter(dict.fromkeys(r["phase"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())))
+    )
+    rows = _rows(tmp_path / "run", first_phase)
+    assert len(rows) == EPOCHS
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"], [r["train_loss"] for r in rows]
+    assert np.isfinite(results["mean"]["psnr"]) and 0 <= results["mean"]["ssim"] <= 1
+    has_seg = method != "loupe"
+    assert ("mean_dice" in results["mean"]) == has_seg
+    assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "test_metrics.csv").is_file()
+    assert (tmp_path / "run" / "mask" / "mask.npy").is_file() == (method != "fullysampled")
+
+
+def test_semunet_stage_two_keeps_an_exact_budget_mask(demo_dir, tmp_path):
+    config = tiny(demo_dir, train={"method": "semunet", "epochs": 3, "finetune_epochs": 3})
+    train(config, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    mask, meta = load_mask(run / "mask")
+    h, w = mask.shape
+    assert int(mask.sum()) == round(config.sampling.rate * h * w) == meta["n"]
+    # the stage-1 result, booleanized, is the mask every stage-2 checkpoint holds: it did not change
+    joint = load_checkpoint(run / "phases" / "0_joint" / "final.pt")["network"]
+    p = torch.sigmoid(config.sampling.slope_prob * joint["sampler.logits"])
+    assert "sampler.logits" not in load_checkpoint(run / "phases" / "1_finetune" / "final.pt")["network"]
+    for name in ("latest.pt", "final.pt"):
+        state = load_checkpoint(run / "phases" / "1_finetune" / name)["network"]
+        assert torch.equal(state["operator.mask"].bool(), mask)
+    assert float(p[mask].min()) >= float(p[~mask].max()) - 1e-6 or config.sampling.acs is not None
+    model, _ = load_trained_model(run)
+    assert torch.equal(model.operator.mask.bool(), mask)
+
+
+def test_run_folder_contents(demo_dir, tmp_path):
+    train(tiny(demo_dir, train={"epochs": 2, "finetune_epochs": 1}), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "model.pt", "test_metrics.json"):
+        assert (run / name).is_file(), name
+    for suffix in ("npy", "nii.gz", "png", "json"):
+        assert (run / "mask" / f"mask.{suffix}").is_file()
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    for column in ("phase", "epoch", "train_loss", "psnr", "ssim", "mean_dice", "mask_rate", "mask_relaxed_rate"):
+        assert column in header
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2 + 1
+    # every checkpoint holds only tensors and plain values: weights_only loading works
+    for path in run.rglob("*.pt"):
+        load_checkpoint(path)
+
+
+def test_refuses_to_reuse_a_run_folder(demo_dir, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "something").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        train(tiny(demo_dir), tmp_path / "run", progress=False)
+
+
+def test_resume_checks_dataset_size_and_epochs(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    config = tiny(demo_dir, train={"method": "baseline", "epochs": 3, "finetune_epochs": 1})
+    train(config, run, progress=False)
+    (run / "phases" / "0_joint" / "final.pt").unlink()
+    with pytest.raises(ValueError, match="different configuration"):
+        train(tiny(demo_dir, train={"method": "baseline", "epochs": 2, "finetune_epochs": 1}), run, resume=True)
+    latest = run / "phases" / "0_joint" / "latest.pt"
+    ckpt = load_checkpoint(latest)
+    ckpt["meta"]["dataset_len"] += 5
+    torch.save(ckpt, latest)
+    with pytest.raises(CheckpointError, match="training slices"):
+        train(config, run, resume=True, progress=False)
+
+
+def test_corrupt_checkpoint_names_the_file_and_the_earlier_one(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    config = tiny(demo_dir, train={"method": "baseline", "epochs": 3, "finetune_epochs": 1})
+    train(config, run, progress=False)
+    (run / "phases" / "0_joint" / "final.pt").unlink()
+    latest = run / "phases" / "0_joint" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt") as err:
+        train(config, run, resume=True, progress=False)
+    assert str(latest) in str(err.value) and "latest.prev.pt" in str(err.value)
