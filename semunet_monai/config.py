@@ -38,7 +38,7 @@ class DataConfig:
     root: str | None = None
     layout: str | None = None
     modality: str = "T1"
-    label_scheme: str = "paper7"
+    label_scheme: str | dict[int, int] = "paper7"  # a name, or a custom mapping raw value -> class
     spatial_size: int = 240
     n_test: int = 1
     n_val: int = 1
@@ -124,6 +124,9 @@ def _type_ok(value: Any, annotation: Any) -> bool:
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
+    if origin is dict:
+        kt, vt = typing.get_args(annotation)
+        return isinstance(value, dict) and all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
     if origin is list:
         (inner,) = typing.get_args(annotation)
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)

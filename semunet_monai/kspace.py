@@ -13,6 +13,12 @@ from torch import Tensor, nn
 __all__ = ["fft2c", "ifft2c", "to_complex", "UndersamplingOperator"]
 
 
+def _upcast(x: Tensor) -> Tensor:
+    # under AMP a half-precision network output can reach the FFT: cuFFT in fp16 needs power-of-two sizes (240 is
+    # not one), so k-space math always runs in complex64 or wider
+    return x.to(torch.complex64) if x.dtype == torch.complex32 else x
+
+
 def fft2c(image: Tensor) -> Tensor:
     """Centered orthonormal 2-D FFT of a complex tensor over its last two axes.
 
@@ -24,6 +30,7 @@ def fft2c(image: Tensor) -> Tensor:
     """
     if not torch.is_complex(image):
         raise ValueError(f"fft2c: argument 'image' must be a complex tensor, got dtype {image.dtype}.")
+    image = _upcast(image)
     return torch.view_as_complex(fftn_centered_t(torch.view_as_real(image), spatial_dims=2, is_complex=True))
 
 
@@ -38,6 +45,7 @@ def ifft2c(kspace: Tensor) -> Tensor:
     """
     if not torch.is_complex(kspace):
         raise ValueError(f"ifft2c: argument 'kspace' must be a complex tensor, got dtype {kspace.dtype}.")
+    kspace = _upcast(kspace)
     return torch.view_as_complex(ifftn_centered_t(torch.view_as_real(kspace), spatial_dims=2, is_complex=True))
 
 
@@ -59,7 +67,7 @@ def to_complex(image: Tensor) -> Tensor:
         if image.shape[1] != 1:
             raise ValueError(f"a complex 'image' must have 1 channel, got shape {tuple(image.shape)}.")
         return image
-    if not torch.is_floating_point(image):
+    if not torch.is_floating_point(image) or image.dtype in (torch.float16, torch.bfloat16):
         image = image.float()
     if image.shape[1] == 1:
         return torch.complex(image, torch.zeros_like(image))

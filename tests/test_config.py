@@ -61,3 +61,16 @@ def test_features_accepts_a_list_and_none_where_optional():
     assert c.model.features == [4, 4, 8, 8, 16, 4] and c.sampling.acs is None
     with pytest.raises(ValueError, match="model.features"):
         load_config("tiny", overrides={"model": {"features": [4, "x"]}})
+
+
+def test_custom_label_mapping_from_yaml(tmp_path):
+    from semunet_monai.data.labels import get_label_scheme
+
+    user = tmp_path / "labels.yaml"
+    user.write_text("data:\n  label_scheme: {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 0, 6: 0, 7: 0, 8: 0}\n")
+    c = load_config("tiny", user)
+    scheme = get_label_scheme(c.data.label_scheme)
+    assert scheme.num_classes == 3 and scheme.mapping[4] == 2
+    user.write_text("data:\n  label_scheme: {0: background}\n")
+    with pytest.raises(ValueError, match="data.label_scheme"):
+        load_config("tiny", user)

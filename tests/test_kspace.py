@@ -105,3 +105,11 @@ def test_bad_mask_raises():
         op(torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="'kspace'"):
         op.adjoint(torch.rand(1, 1, 8, 8), torch.ones(8, 8))
+
+
+def test_half_precision_inputs_are_computed_in_complex64():
+    x = torch.rand(1, 1, 10, 14, dtype=torch.float16)
+    k = UndersamplingOperator(torch.ones(10, 14))(x)
+    assert k.dtype == torch.complex64
+    assert torch.allclose(ifft2c(k).real, x.float(), atol=1e-3)
+    assert fft2c(torch.complex(x.float(), x.float()).to(torch.complex32)).dtype == torch.complex64

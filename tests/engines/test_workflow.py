@@ -105,3 +105,29 @@ def test_corrupt_checkpoint_names_the_file_and_the_earlier_one(demo_dir, tmp_pat
     with pytest.raises(CheckpointError, match="truncated or corrupt") as err:
         train(config, run, resume=True, progress=False)
     assert str(latest) in str(err.value) and "latest.prev.pt" in str(err.value)
+
+
+def test_resume_refuses_fewer_epochs_than_saved(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    config = tiny(demo_dir, train={"method": "fullysampled", "epochs": 4})
+    train(config, run, progress=False)
+    (run / "phases" / "0_seg" / "final.pt").unlink()
+    (run / "config.yaml").unlink()  # allow the changed setting, to reach the checkpoint check
+    with pytest.raises(CheckpointError, match="beyond the requested 2 epochs"):
+        train(tiny(demo_dir, train={"method": "fullysampled", "epochs": 2}), run, resume=True, progress=False)
+
+
+def test_evaluate_command_writes_per_subject_and_mean_tables(demo_dir, tmp_path):
+    from semunet_monai.cli import main
+
+    run = tmp_path / "run"
+    train(tiny(demo_dir, train={"method": "baseline", "epochs": 1, "finetune_epochs": 1}), run, progress=False)
+    assert main(["evaluate", "--run", str(run), "--data", str(demo_dir), "--out", str(tmp_path / "ev")]) == 0
+    result = json.loads((tmp_path / "ev.json").read_text())
+    assert sorted(result["per_subject"]) == ["1", "2", "3"]
+    means = [result["per_subject"][s]["psnr"] for s in "123"]
+    assert abs(result["mean"]["psnr"] - sum(means) / 3) < 1e-6
+    lines = (tmp_path / "ev.csv").read_text().splitlines()
+    assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("mean,")
+    assert main(["evaluate", "--run", str(run), "--data", str(demo_dir), "--out", str(tmp_path / "ev")]) == 1
+    assert main(["evaluate", "--run", str(tmp_path / "nope"), "--data", str(demo_dir)]) == 1

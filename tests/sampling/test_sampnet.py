@@ -188,3 +188,22 @@ def test_bad_shape_and_batch_raise():
         SampNet((16,), 0.1)
     with pytest.raises(ValueError, match="'batch_size'"):
         SampNet((16, 16), 0.1)(0)
+
+
+@pytest.mark.parametrize("geometry, acs", [("2d", 2), ("lines", 2)])
+def test_save_and_load_the_booleanized_mask(tmp_path, geometry, acs):
+    from semunet_monai.sampling.io import load_mask
+
+    net = SampNet((40, 48), 0.15, geometry=geometry, acs=acs, slope_prob=4.0, seed=3)
+    paths = net.save(tmp_path / "m")
+    assert {p.name for p in paths.values()} >= {"mask.npy", "mask.nii.gz", "mask.png", "mask.json", "mask_prob.npy"}
+    mask, meta = load_mask(tmp_path / "m")
+    assert torch.equal(mask, net.booleanize())
+    n = round(0.15 * (40 * 48 if geometry == "2d" else 48))
+    assert meta["rate"] == 0.15 and meta["geometry"] == geometry and meta["method"] == "sampnet"
+    assert meta["slopes"] == {"prob": 4.0, "sample": 12.0} and meta["shape"] == [40, 48]
+    assert (meta.get("n_lines") if geometry == "lines" else meta["n"]) == n
+    prob = np.load(tmp_path / "m" / "mask_prob.npy")
+    assert abs(float(prob.mean()) - 0.15) < 1e-5
+    with pytest.raises(ValueError, match="exist"):
+        net.save(tmp_path / "m")
