@@ -104,12 +104,13 @@ def mask_statistics(model: SemuNet) -> dict[str, float]:
 
 class MetricsTable:
     """Append one row per validation to ``metrics.csv`` and ``metrics.json`` in ``run_dir``: phase, epoch, the
-    epoch's mean training losses, the validation metrics, the mask statistics and the elapsed time."""
+    epoch's mean training losses, the validation metrics, the mask statistics and the elapsed time; the same
+    scalars go to TensorBoard as ``<phase>/<name>`` when a writer is given."""
 
-    def __init__(self, run_dir: str | Path, phase: str, trainer: Engine, model: SemuNet) -> None:
+    def __init__(self, run_dir: str | Path, phase: str, trainer: Engine, model: SemuNet, writer: Any = None) -> None:
         self.csv_path = Path(run_dir) / "metrics.csv"
         self.json_path = Path(run_dir) / "metrics.json"
-        self.phase, self.trainer, self.model = phase, trainer, model
+        self.phase, self.trainer, self.model, self.writer = phase, trainer, model, writer
         self.start = time.time()
 
     def attach(self, evaluator: Engine) -> None:
@@ -131,6 +132,10 @@ class MetricsTable:
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(self.csv_path)
+        if self.writer is not None:
+            for key, value in row.items():
+                if isinstance(value, float) and key not in ("seconds",):
+                    self.writer.add_scalar(f"{self.phase}/{key}", value, row["epoch"])
         shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float))
         logger.info("%s epoch %d: %s", self.phase, row["epoch"], shown)
 

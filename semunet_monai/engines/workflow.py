@@ -328,7 +328,7 @@ def _run_phase(
         if engine.state.epoch % max(1, t.val_every):
             evaluator.run(engine.state.epoch)
 
-    MetricsTable(run_dir, phase.name, trainer, model).attach(evaluator)
+    MetricsTable(run_dir, phase.name, trainer, model, writer).attach(evaluator)
 
     @evaluator.on(Events.EPOCH_COMPLETED)
     def _save_best(engine) -> None:
@@ -344,9 +344,6 @@ def _run_phase(
     TensorBoardStatsHandler(
         writer, tag_name=f"{phase.name}/loss", output_transform=lambda o: o[LOSS], iteration_log=True, epoch_log=False
     ).attach(trainer)
-    TensorBoardStatsHandler(
-        writer, global_epoch_transform=lambda _: trainer.state.epoch, iteration_log=False, tag_name=phase.name
-    ).attach(evaluator)
     TensorBoardImages(writer, trainer, model, tag=f"{phase.name}/val").attach(evaluator)
     if progress:
         from ignite.handlers import ProgressBar
