@@ -1,0 +1,149 @@
+"""What the MONAI Bundle in ``bundle/`` calls by dotted path: building the experiment from bundle overrides, the
+training entry point, and network wrappers with the input/output contract of MONAI's bundle tools.
+
+``network_def`` must take ``image`` and return one tensor ``pred`` (``verify_net_in_out``; MONAI Label keeps one
+output), so :class:`BundleNetwork` exposes the segmentation logits by default and both outputs as a dictionary for
+the bundle's own inference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import ExperimentConfig, config_from_dict, load_config
+from .data.labels import get_label_scheme
+from .engines.builders import build_model
+from .engines.checkpoint import load_checkpoint, save_atomic
+from .keys import Keys
+from .networks.semunet import SemuNet
+
+__all__ = ["experiment", "train_bundle", "BundleNetwork", "load_bundle_network"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "experiment.json"
+
+
+def experiment(
+    preset: str = "cpu",
+    dataset_dir: str | None = None,
+    config_file: str | None = None,
+    device: str | None = None,
+    **overrides: Any,
+) -> ExperimentConfig:
+    """The experiment of a bundle run: ``preset``, then ``config_file``, then the bundle's top-level overrides.
+
+    Args:
+        preset: ``tiny``, ``cpu`` or ``paper``.
+        dataset_dir: dataset folder or datalist; None uses the embedded demo data.
+        config_file: optional user YAML.
+        device: ``auto``, ``cpu``, ``cuda`` (a torch.device is accepted too).
+        overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
+            ``batch_size``, ``lr``, ``seed``, ``val_every`` (train); ``rate``, ``mask_kind``, ``geometry`` (sampling);
+            ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model). None values are ignored.
+    """
+    sections = {
+        "train": ("method", "epochs", "finetune_epochs", "batch_size", "lr", "seed", "val_every", "lam", "threads"),
+        "sampling": ("rate", "mask_kind", "geometry", "acs", "init", "mask_lr"),
+        "data": ("spatial_size", "modality", "label_scheme", "demo_subjects", "demo_dir"),
+        "model": ("features",),
+    }
+    nested: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for key, value in overrides.items():
+        section = next((name for name, keys in sections.items() if key in keys), None)
+        if section is None:
+            known = sorted(k for keys in sections.values() for k in keys)
+            raise ValueError(f"bundle override {key!r} is not known (known: {known}).")
+        if value is not None:
+            nested[section][key] = value
+    if dataset_dir is not None:
+        nested["data"]["root"] = str(dataset_dir)
+    if device is not None:
+        nested["train"]["device"] = str(device)
+    return load_config(preset, config_file, nested)
+
+
+def train_bundle(config: ExperimentConfig, run_dir: str | Path, models_dir: str | Path, resume: bool = False) -> dict:
+    """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
+    dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
+    network from) and ``mask.{npy,nii.gz,png,json}``."""
+    from .engines.workflow import train
+
+    results = train(config, run_dir, resume=resume)
+    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # keys as in network_def (a BundleNetwork holding the SemuNet as .model), for MONAI's CheckpointLoader/MONAI Label
+    state = {f"model.{k}": v for k, v in load_checkpoint(run_dir / "model.pt").items()}
+    save_atomic(state, models_dir / "model.pt")
+    tmp = models_dir / f".{CONFIG_NAME}.tmp"
+    tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    tmp.replace(models_dir / CONFIG_NAME)
+    for path in sorted((run_dir / "mask").glob("mask*")):
+        shutil.copyfile(path, models_dir / f".{path.name}.tmp")
+        (models_dir / f".{path.name}.tmp").replace(models_dir / path.name)
+    logger.info("bundle model written to %s", models_dir)
+    return results
+
+
+class BundleNetwork(nn.Module):
+    """A trained SemuNet behind MONAI's bundle contract: ``(B, 1, H, W)`` fully sampled image in, retrospective
+    undersampling with the stored boolean mask inside, segmentation logits ``(B, K, H, W)`` out.
+
+    Args:
+        model: a SemuNet with a fixed mask (after stage 2).
+        outputs: ``"seg"`` (one tensor: ``pred``), ``"recon"`` (one tensor) or ``"both"`` (a dictionary
+            ``{"pred": logits, "recon": magnitude}``).
+    """
+
+    def __init__(self, model: SemuNet, outputs: str = "seg") -> None:
+        super().__init__()
+        if outputs not in ("seg", "recon", "both"):
+            raise ValueError(f"argument 'outputs' must be 'seg', 'recon' or 'both', got {outputs!r}.")
+        if model.sampler is not None:
+            raise ValueError("argument 'model' still has a SampNet: freeze its mask (stage 2) first.")
+        self.model = model
+        self.outputs = outputs
+
+    def forward(self, image: Tensor) -> Tensor | dict[str, Tensor]:
+        out = self.model(image)
+        recon = self.model._magnitude(out.recon)
+        if self.outputs == "recon":
+            return recon
+        seg = out.seg if out.seg is not None else torch.zeros_like(recon)
+        return seg if self.outputs == "seg" else {Keys.PRED: seg, Keys.RECON: recon}
+
+
+def load_bundle_network(
+    models_dir: str | Path, outputs: str = "seg", shape: tuple[int, int] | None = None, weights: bool = True
+) -> BundleNetwork:
+    """Rebuild the network from ``models_dir/experiment.json`` (and load ``model.pt`` when ``weights``).
+
+    Without weights (e.g. to verify the network's input/output shapes) a mask of ``shape`` (default the
+    experiment's spatial size) stands in.
+    """
+    models_dir = Path(models_dir)
+    cfg_path = models_dir / CONFIG_NAME
+    config = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path)) if cfg_path.is_file() else None
+    if config is None:
+        if weights:
+            raise ValueError(
+                f"{cfg_path}: not found; train the bundle first (python -m monai.bundle run training ...)."
+            )
+        config = load_config("cpu")
+    state = load_checkpoint(models_dir / "model.pt") if weights else None
+    mask = state["model.operator.mask"] if state is not None else None
+    size = tuple(mask.shape) if mask is not None else (shape or (config.data.spatial_size,) * 2)
+    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, size)
+    if model.sampler is not None:
+        model.freeze_mask()
+    network = BundleNetwork(model.eval(), outputs)
+    if state is not None:
+        network.load_state_dict(state)
+    return network
