@@ -24,11 +24,13 @@ from .engines.checkpoint import load_checkpoint, save_atomic
 from .keys import Keys
 from .networks.semunet import SemuNet
 
-__all__ = ["experiment", "train_bundle", "BundleNetwork", "load_bundle_network"]
+__all__ = ["experiment", "train_bundle", "BundleNetwork", "load_bundle_network", "inference_inputs"]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "experiment.json"
+OUTPUTS = ("seg", "recon", "both", "stacked")
+INPUT_SUFFIXES = (".nii", ".nii.gz")
 
 
 def experiment(
@@ -98,14 +100,15 @@ class BundleNetwork(nn.Module):
 
     Args:
         model: a SemuNet with a fixed mask (after stage 2).
-        outputs: ``"seg"`` (one tensor: ``pred``), ``"recon"`` (one tensor) or ``"both"`` (a dictionary
-            ``{"pred": logits, "recon": magnitude}``).
+        outputs: ``"seg"`` (one tensor: ``pred``), ``"recon"`` (one tensor), ``"both"`` (a dictionary
+            ``{"pred": logits, "recon": magnitude}``) or ``"stacked"`` (one tensor ``(B, 1 + K, H, W)``: the
+            reconstruction then the logits, split again by :class:`~semunet_monai.transforms.SplitReconSegd`).
     """
 
     def __init__(self, model: SemuNet, outputs: str = "seg") -> None:
         super().__init__()
-        if outputs not in ("seg", "recon", "both"):
-            raise ValueError(f"argument 'outputs' must be 'seg', 'recon' or 'both', got {outputs!r}.")
+        if outputs not in OUTPUTS:
+            raise ValueError(f"argument 'outputs' must be one of {OUTPUTS}, got {outputs!r}.")
         if model.sampler is not None:
             raise ValueError("argument 'model' still has a SampNet: freeze its mask (stage 2) first.")
         self.model = model
@@ -117,6 +120,8 @@ class BundleNetwork(nn.Module):
         if self.outputs == "recon":
             return recon
         seg = out.seg if out.seg is not None else torch.zeros_like(recon)
+        if self.outputs == "stacked":
+            return torch.cat([recon, seg], dim=1)
         return seg if self.outputs == "seg" else {Keys.PRED: seg, Keys.RECON: recon}
 
 
@@ -147,3 +152,66 @@ def load_bundle_network(
     if state is not None:
         network.load_state_dict(state)
     return network
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in INPUT_SUFFIXES[::-1]:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def inference_inputs(
+    input_dir: str | None = None,
+    input_list: str | None = None,
+    output_dir: str = "eval",
+    postfixes: tuple[str, ...] = ("seg", "recon"),
+) -> list[dict[str, str]]:
+    """The scans to run inference on, as ``[{"image": path}]``, with every output checked before anything runs.
+
+    Paths come from a folder (``input_dir``: its ``.nii``/``.nii.gz`` files) or a text file (``input_list``: one
+    path per line, ``#`` comments allowed); they are never handed to MONAI's config parser, so a file name that
+    begins with ``$``, ``@`` or ``%`` stays a literal path.
+
+    Raises ``ValueError`` naming the file for: no input given, a missing folder, list or scan, an unsupported file
+    type, two scans that would write the same output name, and an output that would leave ``output_dir`` or
+    overwrite an input.
+    """
+    if (input_dir is None) == (input_list is None):
+        raise ValueError("give exactly one of 'input_dir' (a folder of NIfTI scans) or 'input_list' (a text file).")
+    if input_dir is not None:
+        folder = Path(input_dir)
+        if not folder.is_dir():
+            raise ValueError(f"input_dir {folder}: not a folder.")
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES))
+        if not paths:
+            raise ValueError(f"input_dir {folder}: no .nii or .nii.gz files found.")
+    else:
+        listing = Path(str(input_list))
+        if not listing.is_file():
+            raise ValueError(f"input_list {listing}: file not found.")
+        lines = [ln.strip() for ln in listing.read_text().splitlines()]
+        paths = [
+            Path(ln) if Path(ln).is_absolute() else listing.parent / ln for ln in lines if ln and not ln.startswith("#")
+        ]
+        if not paths:
+            raise ValueError(f"input_list {listing}: lists no scans.")
+    out = Path(output_dir).resolve()
+    inputs = {p.resolve() for p in paths}
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"{path}: scan not found.")
+        if not path.name.lower().endswith(INPUT_SUFFIXES):
+            raise ValueError(f"{path}: unsupported file type; expected .nii or .nii.gz.")
+        for postfix in postfixes:
+            target = (out / f"{_stem(path)}_{postfix}.nii.gz").resolve()
+            if not target.is_relative_to(out):
+                raise ValueError(f"{path}: its output {target} would be written outside output_dir {out}.")
+            if target in inputs:
+                raise ValueError(f"{path}: its output {target} would overwrite an input scan.")
+            if target in seen:
+                raise ValueError(f"{path} and {seen[target]} would both write {target}; rename one of them.")
+            seen[target] = path
+    return [{Keys.IMAGE: str(p)} for p in paths]

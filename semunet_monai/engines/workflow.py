@@ -181,7 +181,8 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     phases = method_phases(t.method)
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise ValueError(
-            f"{run_dir}: the output folder is not empty: resume that run (CLI --resume; bundle --resume true) or choose another folder."
+            f"{run_dir}: the output folder is not empty: resume that run (CLI --resume; bundle --resume true) "
+            "or choose another folder."
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(config, run_dir)

@@ -12,7 +12,7 @@ from ..keys import Keys
 from ..sampling.sampnet import SampNet
 from .array import KspaceUndersample
 
-__all__ = ["KspaceUndersampled"]
+__all__ = ["KspaceUndersampled", "SplitReconSegd"]
 
 
 class KspaceUndersampled(MapTransform):
@@ -62,4 +62,28 @@ class KspaceUndersampled(MapTransform):
                 d[self.output_keys[idx]] = result
         if self.mask_key is not None:
             d[self.mask_key] = self.undersample.mask.clone()
+        return d
+
+
+class SplitReconSegd(MapTransform):
+    """Split a stacked network output ``(1 + K, ...)`` (reconstruction first, then K segmentation channels) into
+    two keys. MONAI's SplitDimd only splits into single channels.
+
+    Args:
+        keys: the stacked key (default ``pred``).
+        recon_key: where the reconstruction ``(1, ...)`` goes.
+        seg_key: where the segmentation channels ``(K, ...)`` go (may equal the stacked key).
+    """
+
+    def __init__(self, keys: KeysCollection = Keys.PRED, recon_key: str = Keys.RECON, seg_key: str = Keys.PRED) -> None:
+        super().__init__(keys)
+        self.recon_key, self.seg_key = recon_key, seg_key
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            stacked = d[key]
+            if stacked.shape[0] < 2:
+                raise ValueError(f"SplitReconSegd: {key!r} needs 1 + K channels, got shape {tuple(stacked.shape)}.")
+            d[self.recon_key], d[self.seg_key] = stacked[:1], stacked[1:]
         return d
