@@ -1,0 +1,150 @@
+"""The bundle as users run it: `python -m monai.bundle ...` in subprocesses, on a copy of bundle/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO.parent / "shared" / "monai-bundle-schema" / "meta_schema_20240725.json"
+
+
+def _bundle_copy(root: Path) -> Path:
+    shutil.copytree(
+        REPO / "bundle",
+        root / "bundle",
+        ignore=shutil.ignore_patterns("runs", "eval", "*.pt", "*.npy", "mask*", "experiment.json"),
+    )
+    return root / "bundle"
+
+
+def _run(args, cwd, env_extra=None, timeout=600):
+    env = {**os.environ, "OMP_NUM_THREADS": "2", **(env_extra or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundle_run")
+    bundle = _bundle_copy(root)
+    cache = root / "cache"
+    # from the repository root: bundle_root resolves to ./bundle
+    _run(
+        ["run", "training", "--config_file", "bundle/configs/train.json", "--preset", "tiny"],
+        cwd=root,
+        env_extra={"SEMUNET_MONAI_CACHE": str(cache)},
+    )
+    return bundle, cache
+
+
+def test_training_writes_the_model_mask_and_experiment(trained_bundle):
+    bundle, _ = trained_bundle
+    models = bundle / "models"
+    for name in ("model.pt", "experiment.json", "mask.npy", "mask.nii.gz", "mask.png", "mask.json"):
+        assert (models / name).is_file(), name
+    state = torch.load(models / "model.pt", weights_only=True)
+    assert all(k.startswith("model.") for k in state)
+    mask = np.load(models / "mask.npy")
+    assert torch.equal(state["model.operator.mask"].bool(), torch.from_numpy(mask))
+    assert int(mask.sum()) == round(0.1 * mask.size)
+    assert json.loads((models / "experiment.json").read_text())["train"]["method"] == "semunet"
+
+
+def test_inference_on_new_scans_keeps_shape_and_affine(trained_bundle, tmp_path):
+    bundle, cache = trained_bundle
+    source = next(cache.glob("demo_*/TrainingData/2/T1.nii.gz"))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copyfile(source, inputs / "$scan.nii.gz")  # a literal name: must not be evaluated
+    # from inside bundle/: bundle_root resolves to "."
+    _run(
+        [
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            str(inputs),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=bundle,
+    )
+    ref = nib.load(str(inputs / "$scan.nii.gz"))
+    seg = nib.load(str(tmp_path / "out" / "$scan_seg.nii.gz"))
+    recon = nib.load(str(tmp_path / "out" / "$scan_recon.nii.gz"))
+    for out in (seg, recon):
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out.affine, ref.affine, atol=1e-4)
+    labels = np.asarray(seg.dataobj)
+    assert labels.dtype == np.uint8 and set(np.unique(labels)) <= set(range(8)) and len(np.unique(labels)) > 1
+    assert sorted(p.name for p in inputs.iterdir()) == ["$scan.nii.gz"]  # the input folder is untouched
+
+
+def test_torchscript_export_matches_the_network(trained_bundle, tmp_path):
+    from semunet_monai.bundle import load_bundle_network
+
+    bundle, _ = trained_bundle
+    _run(
+        [
+            "ckpt_export",
+            "--net_id",
+            "network_def",
+            "--filepath",
+            str(tmp_path / "model.ts"),
+            "--ckpt_file",
+            "models/model.pt",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/inference.json",
+            "--use_trace",
+            "True",
+            "--input_shape",
+            "[1, 1, 48, 48]",
+        ],
+        cwd=bundle,
+    )
+    scripted = torch.jit.load(str(tmp_path / "model.ts"))
+    network = load_bundle_network(bundle / "models", weights=True)
+    x = torch.rand(2, 1, 48, 48)
+    assert torch.allclose(scripted(x), network(x), atol=1e-5)
+
+
+def test_verify_net_in_out_on_an_untrained_bundle(tmp_path):
+    bundle = _bundle_copy(tmp_path)
+    _run(
+        [
+            "verify_net_in_out",
+            "network_def",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/inference.json",
+        ],
+        cwd=bundle,
+    )
+
+
+def test_verify_metadata_against_the_model_zoo_schema():
+    if not SCHEMA.is_file():
+        pytest.skip(f"schema not found at {SCHEMA} (it ships in ../shared beside the repository)")
+    pytest.importorskip("jsonschema")
+    _run(["verify_metadata", "--meta_file", "bundle/configs/metadata.json", "--filepath", str(SCHEMA)], cwd=REPO)
+
+
+def test_metadata_changelog_holds_the_current_version():
+    meta = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
+    assert meta["version"] in meta["changelog"]
