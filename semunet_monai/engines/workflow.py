@@ -46,7 +46,16 @@ from .handlers import (
 from .methods import method_phases, method_uses
 from .trainer import LOSS, SemuNetEvaluator, SemuNetTrainer, VolumeMetrics
 
-__all__ = ["RunData", "prepare_data", "train", "evaluate", "evaluate_folder", "load_trained_model", "resolve_device"]
+__all__ = [
+    "RunData",
+    "prepare_data",
+    "train",
+    "evaluate",
+    "evaluate_folder",
+    "write_table",
+    "load_trained_model",
+    "resolve_device",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +255,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
             )
         results = evaluate(model, data.test, config, data.scheme, device)
         save_json_atomic(results, run_dir / "test_metrics.json")
-        _write_table(results, run_dir / "test_metrics.csv")
+        write_table(results, run_dir / "test_metrics.csv")
         logger.info("test: %s", {k: round(v, 4) for k, v in results["mean"].items() if isinstance(v, float)})
         return results
     finally:
@@ -378,7 +387,8 @@ def evaluate(
     }
 
 
-def _write_table(results: dict, path: Path) -> None:
+def write_table(results: dict, path: Path) -> None:
+    """Per-subject rows and a final ``mean`` row as CSV."""
     import csv
 
     rows = [{"subject": s, **r} for s, r in results["per_subject"].items()] + [{"subject": "mean", **results["mean"]}]
@@ -427,6 +437,6 @@ def evaluate_folder(run_dir: str | Path, data_root: str | Path, stem: str | Path
     results["run"] = str(run_dir)
     stem.parent.mkdir(parents=True, exist_ok=True)
     save_json_atomic(results, outputs[0])
-    _write_table(results, outputs[1])
+    write_table(results, outputs[1])
     logger.info("wrote %s and %s", *outputs)
     return results

@@ -148,3 +148,25 @@ def test_verify_metadata_against_the_model_zoo_schema():
 def test_metadata_changelog_holds_the_current_version():
     meta = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
     assert meta["version"] in meta["changelog"]
+
+
+def test_evaluate_writes_per_subject_and_mean_tables(trained_bundle):
+    bundle, cache = trained_bundle
+    _run(
+        [
+            "run",
+            "evaluating",
+            "--config_file",
+            "['bundle/configs/train.json','bundle/configs/evaluate.json']",
+            "--preset",
+            "tiny",
+        ],
+        cwd=bundle.parent,
+        env_extra={"SEMUNET_MONAI_CACHE": str(cache)},
+    )
+    result = json.loads((bundle / "eval" / "metrics.json").read_text())
+    assert result["subjects"] == sorted(result["per_subject"]) and len(result["subjects"]) == 1
+    for key in ("psnr", "ssim", "mean_dice"):
+        assert np.isfinite(result["mean"][key])
+    rows = (bundle / "eval" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("subject,psnr,ssim,mean_dice") and rows[-1].startswith("mean,")
