@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -51,7 +52,7 @@ def _check_number(value: float, name: str, *, low: float, strict: bool) -> float
     return float(value)
 
 
-class FixedMask:
+class FixedMask(ABC):
     """Base class of fixed masks: validates ``shape``/``rate``, owns the generator, calls one hook per draw.
 
     Each call draws a new mask from the object's generator (as MONAI's ``RandomKspaceMask`` does); reset it with
@@ -82,8 +83,9 @@ class FixedMask:
         """Draw a mask: boolean ``(H, W)``."""
         return self._sample()
 
+    @abstractmethod
     def _sample(self) -> Tensor:
-        raise NotImplementedError
+        """The hook each kind implements: one boolean ``(H, W)`` mask from ``self.generator``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shape={self.shape}, rate={self.rate}, seed={self.seed})"
@@ -248,9 +250,9 @@ class _LinesMask(FixedMask):
             lines[candidates[self._choose_lines(candidates.numel(), m)]] = True
         return lines[None, :].expand(self.shape).clone()
 
+    @abstractmethod
     def _choose_lines(self, n_candidates: int, m: int) -> Tensor:
         """Indices ``(m,)`` of distinct lines among the ``n_candidates`` non-ACS ones (``0 < m <= n_candidates``)."""
-        raise NotImplementedError
 
 
 class CartesianRandomMask(_LinesMask):
@@ -258,6 +260,7 @@ class CartesianRandomMask(_LinesMask):
 
     kind = "cartesian_random"
 
+    @abstractmethod
     def _choose_lines(self, n_candidates: int, m: int) -> Tensor:
         return torch.randperm(n_candidates, generator=self.generator)[:m]
 
@@ -267,6 +270,7 @@ class CartesianEquispacedMask(_LinesMask):
 
     kind = "cartesian_equispaced"
 
+    @abstractmethod
     def _choose_lines(self, n_candidates: int, m: int) -> Tensor:
         spacing = n_candidates / m  # >= 1, so the floors below are distinct and < n_candidates
         offset = float(torch.rand((), generator=self.generator, dtype=torch.float64)) * spacing
