@@ -260,7 +260,6 @@ class CartesianRandomMask(_LinesMask):
 
     kind = "cartesian_random"
 
-    @abstractmethod
     def _choose_lines(self, n_candidates: int, m: int) -> Tensor:
         return torch.randperm(n_candidates, generator=self.generator)[:m]
 
@@ -270,7 +269,6 @@ class CartesianEquispacedMask(_LinesMask):
 
     kind = "cartesian_equispaced"
 
-    @abstractmethod
     def _choose_lines(self, n_candidates: int, m: int) -> Tensor:
         spacing = n_candidates / m  # >= 1, so the floors below are distinct and < n_candidates
         offset = float(torch.rand((), generator=self.generator, dtype=torch.float64)) * spacing
