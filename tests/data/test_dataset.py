@@ -111,3 +111,19 @@ def test_kfold_covers_every_subject_once():
 def test_labels_are_integers_in_the_raw_volume():
     _, label = small_subject(0)
     assert label.dtype == np.uint8 and set(np.unique(label)) == set(range(9))
+
+
+@pytest.mark.parametrize("layout", ["mrbrains13", "mrbrains18"])
+def test_generated_phantom_loads_in_both_layouts(tmp_path, layout):
+    from semunet_monai.data.demo import write_demo_dataset
+    from semunet_monai.data.preflight import check_data
+
+    root = tmp_path / layout
+    write_demo_dataset(root, subjects=2, seed=1, layout=layout, shape=(48, 48, 8))
+    assert check_data(root, label_scheme="paper7").ok
+    ds = make_slice_dataset(discover(root), volume_transforms("paper7", spatial_size=48))
+    assert len(ds) == 2 * 8 and ds.subjects == ["1", "2"]
+    labels = torch.stack([ds[i]["label"] for i in range(len(ds))])
+    assert set(torch.unique(labels).tolist()) == set(range(8))  # every paper7 class appears
+    for modality in ("T1_IR", "T2_FLAIR"):
+        assert len(make_slice_dataset(discover(root, modality=modality), volume_transforms(spatial_size=48))) == 16
