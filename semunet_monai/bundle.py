@@ -175,7 +175,7 @@ def load_bundle_network(
 
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in INPUT_SUFFIXES[::-1]:
+    for suffix in (".nii.gz", ".nii", ".h5", ".npy"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -185,27 +185,37 @@ def inference_inputs(
     input_dir: str | None = None,
     input_list: str | None = None,
     output_dir: str = "eval",
+    kind: str = "image",
     postfixes: tuple[str, ...] = ("seg", "recon"),
 ) -> list[dict[str, str]]:
-    """The scans to run inference on, as ``[{"image": path}]``, with every output checked before anything runs.
+    """The scans to run inference on, with every output checked before anything runs.
 
-    Paths come from a folder (``input_dir``: its ``.nii``/``.nii.gz`` files) or a text file (``input_list``: one
-    path per line, ``#`` comments allowed); they are never handed to MONAI's config parser, so a file name that
-    begins with ``$``, ``@`` or ``%`` stays a literal path.
+    Paths come from a folder (``input_dir``: its ``.nii``/``.nii.gz`` scans and ``.h5``/``.npy`` k-space files) or a
+    text file (``input_list``: one path per line, ``#`` comments allowed); they are never handed to MONAI's config
+    parser, so a file name that begins with ``$``, ``@`` or ``%`` stays a literal path.
+
+    Args:
+        kind: ``"image"`` returns the NIfTI scans as ``[{"image": path}]``; ``"kspace"`` returns the k-space files
+            as ``[{"kspace": path, "stem": name}]``. Both kinds are validated together either way.
 
     Raises ``ValueError`` naming the file for: no input given, a missing folder, list or scan, an unsupported file
-    type, two scans that would write the same output name, and an output that would leave ``output_dir`` or
+    type, two inputs that would write the same output name, and an output that would leave ``output_dir`` or
     overwrite an input.
     """
+    from .bundle_kspace import KSPACE_SUFFIXES
+
+    if kind not in ("image", "kspace"):
+        raise ValueError(f"argument 'kind' must be 'image' or 'kspace', got {kind!r}.")
+    suffixes = INPUT_SUFFIXES + KSPACE_SUFFIXES
     if (input_dir is None) == (input_list is None):
-        raise ValueError("give exactly one of 'input_dir' (a folder of NIfTI scans) or 'input_list' (a text file).")
+        raise ValueError("give exactly one of 'input_dir' (a folder of scans) or 'input_list' (a text file).")
     if input_dir is not None:
         folder = Path(input_dir)
         if not folder.is_dir():
             raise ValueError(f"input_dir {folder}: not a folder.")
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES))
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
         if not paths:
-            raise ValueError(f"input_dir {folder}: no .nii or .nii.gz files found.")
+            raise ValueError(f"input_dir {folder}: no .nii, .nii.gz, .h5 or .npy files found.")
     else:
         listing = Path(str(input_list))
         if not listing.is_file():
@@ -222,8 +232,8 @@ def inference_inputs(
     for path in paths:
         if not path.is_file():
             raise ValueError(f"{path}: scan not found.")
-        if not path.name.lower().endswith(INPUT_SUFFIXES):
-            raise ValueError(f"{path}: unsupported file type; expected .nii or .nii.gz.")
+        if not path.name.lower().endswith(suffixes):
+            raise ValueError(f"{path}: unsupported file type; expected .nii, .nii.gz (images), .h5 or .npy (k-space).")
         for postfix in postfixes:
             target = (out / f"{_stem(path)}_{postfix}.nii.gz").resolve()
             if not target.is_relative_to(out):
@@ -233,4 +243,6 @@ def inference_inputs(
             if target in seen:
                 raise ValueError(f"{path} and {seen[target]} would both write {target}; rename one of them.")
             seen[target] = path
-    return [{Keys.IMAGE: str(p)} for p in paths]
+    if kind == "image":
+        return [{Keys.IMAGE: str(p)} for p in paths if p.name.lower().endswith(INPUT_SUFFIXES)]
+    return [{Keys.KSPACE: str(p), "stem": _stem(p)} for p in paths if p.name.lower().endswith(KSPACE_SUFFIXES)]

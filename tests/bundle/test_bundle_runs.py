@@ -170,3 +170,51 @@ def test_evaluate_writes_per_subject_and_mean_tables(trained_bundle):
         assert np.isfinite(result["mean"][key])
     rows = (bundle / "eval" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("subject,psnr,ssim,mean_dice") and rows[-1].startswith("mean,")
+
+
+def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle, tmp_path):
+    from semunet_monai.kspace import fft2c
+
+    bundle, cache = trained_bundle
+    mask = np.load(bundle / "models" / "mask.npy")
+    volume = np.asarray(nib.load(str(next(cache.glob("demo_*/TrainingData/2/T1.nii.gz")))).dataobj, np.float32)
+    slices = torch.from_numpy(volume).permute(2, 0, 1).contiguous()
+    kspace = (fft2c(torch.complex(slices, torch.zeros_like(slices))).numpy() * mask).astype(np.complex64)
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "acq.npy", kspace)
+    _run(
+        [
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            str(tmp_path / "in"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=bundle,
+    )
+    seg = nib.load(str(tmp_path / "out" / "acq_seg.nii.gz"))
+    assert seg.shape == (*mask.shape, volume.shape[2]) and len(np.unique(np.asarray(seg.dataobj))) > 1
+    shifted = np.roll(kspace, 1, axis=-1)  # sampled with another pattern
+    np.save(tmp_path / "in" / "acq.npy", shifted)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            str(tmp_path / "in"),
+            "--output_dir",
+            str(tmp_path / "out2"),
+        ],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "was not sampled with the learned mask" in proc.stderr + proc.stdout
+    assert not (tmp_path / "out2" / "acq_seg.nii.gz").exists()

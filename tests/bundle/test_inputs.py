@@ -32,7 +32,7 @@ def test_list_file_relative_paths_and_comments(tmp_path):
     [
         (["a.nii.gz", "a_seg.nii.gz"], ".", "would overwrite an input"),
         (["a.nii", "a.nii.gz"], "out", "would both write"),
-        ([], "out", "no .nii or .nii.gz files"),
+        ([], "out", "no .nii, .nii.gz, .h5 or .npy files"),
     ],
 )
 def test_unsafe_or_empty_inputs_are_refused(tmp_path, files, output, match):
