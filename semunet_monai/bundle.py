@@ -76,9 +76,12 @@ def train_bundle(config: ExperimentConfig, run_dir: str | Path, models_dir: str 
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
     dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
     network from) and ``mask.{npy,nii.gz,png,json}``."""
+    from .engines.distributed import is_main
     from .engines.workflow import train
 
     results = train(config, run_dir, resume=resume)
+    if not is_main():
+        return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     # keys as in network_def (a BundleNetwork holding the SemuNet as .model), for MONAI's CheckpointLoader/MONAI Label

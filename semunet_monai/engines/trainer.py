@@ -12,6 +12,7 @@ from ignite.engine import Engine
 from ignite.metrics import Metric
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.engines.utils import IterationEvents
+from torch import nn
 
 from ..data.layouts import SUBJECT
 from ..keys import Keys
@@ -20,7 +21,7 @@ from ..metrics import VolumeMetricAccumulator
 from ..networks.semunet import SemuNet
 from .methods import Phase
 
-__all__ = ["SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
+__all__ = ["PhaseForward", "SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
 
 LOSS, LOSS_RECON, LOSS_SEG = "loss", "loss_recon", "loss_seg"
 
@@ -32,8 +33,27 @@ def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return torch.cat([image, torch.zeros_like(image)], dim=1)
 
 
+class PhaseForward(nn.Module):
+    """The forward pass of one phase as a module, so DistributedDataParallel can wrap it: returns
+    ``(recon, seg, mask)``; ``input="full"`` runs SegNet on the fully sampled image (``recon`` is the image)."""
+
+    def __init__(self, model: SemuNet, phase_input: str = "undersampled") -> None:
+        super().__init__()
+        if phase_input not in ("undersampled", "full"):
+            raise ValueError(f"argument 'phase_input' must be 'undersampled' or 'full', got {phase_input!r}.")
+        self.model = model
+        self.phase_input = phase_input
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        if self.phase_input == "full":
+            return image, self.model.seg(image), None
+        out = self.model(image)
+        return out.recon, out.seg, out.mask
+
+
 class SemuNetTrainer(SupervisedTrainer):
-    """SupervisedTrainer whose iteration runs one :class:`Phase` of a method on a :class:`SemuNet`.
+    """SupervisedTrainer whose iteration runs one :class:`Phase` of a method; ``network`` is the phase's
+    :class:`PhaseForward` (or a DistributedDataParallel around it).
 
     The loss is ``phase.recon_weight * L1 + seg_weight * CE`` from :meth:`JointLoss.terms`; ``engine.state.output``
     holds the batch, ``recon``, ``seg``, ``mask`` and the loss terms as floats.
@@ -58,17 +78,12 @@ class SemuNetTrainer(SupervisedTrainer):
         device = engine.state.device
         image = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
         label = batchdata[Keys.LABEL].to(device, non_blocking=engine.non_blocking)
-        net: SemuNet = engine.network
-        net.train()
+        engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0
 
         with torch.autocast(device.type, **engine.amp_kwargs) if engine.amp else nullcontext():
-            if self.phase.input == "full":
-                recon, seg, mask = image, net.seg(image), None
-            else:
-                out = net(image)
-                recon, seg, mask = out.recon, out.seg, out.mask
+            recon, seg, mask = engine.network(image)
             engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             terms = engine.loss_function.terms(

@@ -33,6 +33,7 @@ from ..networks.semunet import SemuNet
 from ..sampling.io import save_mask
 from .builders import build_model, build_optimizer, set_trainable
 from .checkpoint import CheckpointError, all_finite, load_checkpoint, rng_state, save_atomic, set_rng_state
+from .distributed import barrier, is_main, main_first, rank, replicas_agree, world_size
 from .handlers import (
     EpochLossAverager,
     EpochShuffle,
@@ -44,7 +45,7 @@ from .handlers import (
     save_json_atomic,
 )
 from .methods import method_phases, method_uses
-from .trainer import LOSS, SemuNetEvaluator, SemuNetTrainer, VolumeMetrics
+from .trainer import LOSS, PhaseForward, SemuNetEvaluator, SemuNetTrainer, VolumeMetrics
 
 __all__ = [
     "RunData",
@@ -115,13 +116,14 @@ def prepare_data(config: ExperimentConfig) -> RunData:
     """Discover (or generate the demo data), preflight-check, split by subject and cache the slices."""
     d = config.data
     if d.root is None:
-        root = ensure_demo_dataset(config)
+        main_first(lambda: ensure_demo_dataset(config))
+        root = demo_root(config)
     else:
         root = Path(d.root)
     items = discover(root, modality=d.modality, layout=d.layout)
     scheme = get_label_scheme(d.label_scheme)
-    report = check_items(items, scheme, source=str(root))
-    report.raise_if_errors()
+    report = check_items(items, scheme, source=str(root)) if is_main() else None
+    main_first(report.raise_if_errors if report is not None else lambda: None)
     split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
     if not split["val"]:
         logger.warning("data.n_val is 0: validation uses the test subjects, so no best checkpoint is selected.")
@@ -188,13 +190,17 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     run_dir = Path(run_dir)
     t = config.train
     phases = method_phases(t.method)
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise ValueError(
-            f"{run_dir}: the output folder is not empty: resume that run (CLI --resume; bundle --resume true) "
-            "or choose another folder."
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(config, run_dir)
+
+    def start_run() -> None:
+        if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+            raise ValueError(
+                f"{run_dir}: the output folder is not empty: resume that run (CLI --resume; bundle --resume true) "
+                "or choose another folder."
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(config, run_dir)
+
+    main_first(start_run)  # only rank 0 writes; its errors reach every rank
     if t.threads:
         torch.set_num_threads(int(t.threads))
     device = resolve_device(t.device)
@@ -202,10 +208,12 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     data = prepare_data(config)
     shape = tuple(data.train[0]["image"].shape[-2:])
     model = build_model(config, data.scheme.num_classes, shape).to(device)
+    if model.sampler is not None and rank() > 0:
+        model.sampler.generator.manual_seed(t.seed + 7919 * rank())  # fresh Monte-Carlo draws per rank
     loss_fn = JointLoss(lam=t.lam, seg_loss=t.seg_loss, ignore_index=IGNORE_INDEX)
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tb"))
+    writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None
     val_loader = _loader(data.val, t.batch_size, t.num_workers)
     final_evaluator = None
     try:
@@ -234,33 +242,49 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
                 resume,
                 progress,
             )
-            save_atomic({"network": model.state_dict()}, final_path)
-        best = run_dir / "phases" / f"{len(phases) - 1}_{phases[-1].name}" / "best.pt"
-        if data.split["val"] and best.is_file():
-            model.load_state_dict(load_checkpoint(best)["network"])
-            logger.info("final model: best validation checkpoint %s", best)
-        if not all_finite(model):
-            raise NonFiniteLossError("the final weights are not finite; model.pt was not written.")
-        save_atomic(model.state_dict(), run_dir / "model.pt")
-        if model.sampler is None and model.operator.mask is not None and t.method != "fullysampled":
-            method = "sampnet" if "sampler" in method_uses(t.method) else f"fixed:{config.sampling.mask_kind}"
-            save_mask(
-                model.operator.mask.bool().cpu(),
-                run_dir / "mask",
-                rate=config.sampling.rate,
-                geometry=config.sampling.geometry,
-                method=method,
-                overwrite=True,
-                extra={"training_method": t.method},
-            )
-        results = evaluate(model, data.test, config, data.scheme, device)
-        save_json_atomic(results, run_dir / "test_metrics.json")
-        write_table(results, run_dir / "test_metrics.csv")
-        logger.info("test: %s", {k: round(v, 4) for k, v in results["mean"].items() if isinstance(v, float)})
-        return results
+            if is_main():
+                save_atomic({"network": model.state_dict()}, final_path)
+            barrier()
+        if not replicas_agree(model):
+            raise RuntimeError(f"rank {rank()}: the replicas' weights differ after training; nothing was saved.")
+        if world_size() > 1:
+            logger.info("rank %d of %d: replicas hold identical weights", rank(), world_size())
+        results = main_first(lambda: _finish(config, model, data, run_dir, device))
+        barrier()  # every rank leaves together, after rank 0 has written the model
+        return results if results is not None else {}
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         del final_evaluator
+
+
+def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device) -> dict:
+    """Rank 0, after the last phase: pick the final weights, write model.pt and the mask, evaluate on the test set."""
+    t = config.train
+    phases = method_phases(t.method)
+    best = run_dir / "phases" / f"{len(phases) - 1}_{phases[-1].name}" / "best.pt"
+    if data.split["val"] and best.is_file():
+        model.load_state_dict(load_checkpoint(best)["network"])
+        logger.info("final model: best validation checkpoint %s", best)
+    if not all_finite(model):
+        raise NonFiniteLossError("the final weights are not finite; model.pt was not written.")
+    save_atomic(model.state_dict(), run_dir / "model.pt")
+    if model.sampler is None and model.operator.mask is not None and t.method != "fullysampled":
+        method = "sampnet" if "sampler" in method_uses(t.method) else f"fixed:{config.sampling.mask_kind}"
+        save_mask(
+            model.operator.mask.bool().cpu(),
+            run_dir / "mask",
+            rate=config.sampling.rate,
+            geometry=config.sampling.geometry,
+            method=method,
+            overwrite=True,
+            extra={"training_method": t.method},
+        )
+    results = evaluate(model, data.test, config, data.scheme, device)
+    save_json_atomic(results, run_dir / "test_metrics.json")
+    write_table(results, run_dir / "test_metrics.csv")
+    logger.info("test: %s", {k: round(v, 4) for k, v in results["mean"].items() if isinstance(v, float)})
+    return results
 
 
 def _run_phase(
@@ -270,13 +294,17 @@ def _run_phase(
     epochs = int(getattr(t, phase.length))
     set_trainable(model, phase)
     optimizer = build_optimizer(model, phase, config)
-    sampler = DistributedSampler(data.train, num_replicas=1, rank=0, shuffle=True, seed=t.seed)
+    sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
     train_loader = _loader(data.train, t.batch_size, t.num_workers, sampler)
+    forward = PhaseForward(model, phase.input)
+    if world_size() > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(forward, device_ids=ids)
     trainer = SemuNetTrainer(
         device=device,
         max_epochs=epochs,
         train_data_loader=train_loader,
-        network=model,
+        network=forward,
         optimizer=optimizer,
         loss_function=loss_fn,
         phase=phase,
@@ -331,31 +359,36 @@ def _run_phase(
     EpochShuffle(sampler).attach(trainer)
     StopOnNonFiniteLoss().attach(trainer)
     EpochLossAverager().attach(trainer)
-    ValidationHandler(interval=max(1, t.val_every), validator=evaluator, epoch_level=True).attach(trainer)
+    if is_main():  # validation, tables, checkpoints and TensorBoard belong to rank 0
+        ValidationHandler(interval=max(1, t.val_every), validator=evaluator, epoch_level=True).attach(trainer)
 
-    @trainer.on(Events.COMPLETED)
-    def _validate_last(engine) -> None:
-        if engine.state.epoch % max(1, t.val_every):
-            evaluator.run(engine.state.epoch)
+        @trainer.on(Events.COMPLETED)
+        def _validate_last(engine) -> None:
+            if engine.state.epoch % max(1, t.val_every):
+                evaluator.run(engine.state.epoch)
 
-    MetricsTable(run_dir, phase.name, trainer, model, writer).attach(evaluator)
+        MetricsTable(run_dir, phase.name, trainer, model, writer).attach(evaluator)
 
-    @evaluator.on(Events.EPOCH_COMPLETED)
-    def _save_best(engine) -> None:
-        value = float(engine.state.metrics["key"])
-        if data.split["val"] and math.isfinite(value) and value > best["metric"] and all_finite(model):
-            best.update(metric=value, epoch=trainer.state.epoch)
-            save_atomic(
-                {"network": model.state_dict(), "meta": {"epoch": trainer.state.epoch, "metric": value}},
-                phase_dir / "best.pt",
-            )
+        @evaluator.on(Events.EPOCH_COMPLETED)
+        def _save_best(engine) -> None:
+            value = float(engine.state.metrics["key"])
+            if data.split["val"] and math.isfinite(value) and value > best["metric"] and all_finite(model):
+                best.update(metric=value, epoch=trainer.state.epoch)
+                save_atomic(
+                    {"network": model.state_dict(), "meta": {"epoch": trainer.state.epoch, "metric": value}},
+                    phase_dir / "best.pt",
+                )
 
-    LatestCheckpoint(latest, model, state).attach(trainer)
-    TensorBoardStatsHandler(
-        writer, tag_name=f"{phase.name}/loss", output_transform=lambda o: o[LOSS], iteration_log=True, epoch_log=False
-    ).attach(trainer)
-    TensorBoardImages(writer, trainer, model, tag=f"{phase.name}/val").attach(evaluator)
-    if progress:
+        LatestCheckpoint(latest, model, state).attach(trainer)
+        TensorBoardStatsHandler(
+            writer,
+            tag_name=f"{phase.name}/loss",
+            output_transform=lambda o: o[LOSS],
+            iteration_log=True,
+            epoch_log=False,
+        ).attach(trainer)
+        TensorBoardImages(writer, trainer, model, tag=f"{phase.name}/val").attach(evaluator)
+    if progress and is_main():
         from ignite.handlers import ProgressBar
 
         ProgressBar(desc=f"{phase.name}").attach(trainer, output_transform=lambda o: {"loss": o[LOSS]})

@@ -218,3 +218,38 @@ def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle
     )
     assert proc.returncode != 0 and "was not sampled with the learned mask" in proc.stderr + proc.stdout
     assert not (tmp_path / "out2" / "acq_seg.nii.gz").exists()
+
+
+def test_two_process_gloo_ddp_training(tmp_path):
+    bundle = _bundle_copy(tmp_path)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEMUNET_MONAI_CACHE": str(tmp_path / "cache")}
+    cmd = [
+        str(torchrun),
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        "['bundle/configs/train.json','bundle/configs/multi_gpu_train.json']",
+        "--preset",
+        "tiny",
+        "--epochs",
+        "2",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    # both ranks checked that they end with bit-identical weights
+    assert (
+        "rank 0 of 2: replicas hold identical weights" in log and "rank 1 of 2: replicas hold identical weights" in log
+    )
+    assert (bundle / "models" / "model.pt").is_file()
+    run = next((bundle / "runs").iterdir())
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    assert len(list((run / "tb").iterdir())) == 1  # one TensorBoard writer: rank 0's
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows if r["phase"] == "joint"] == [1, 2]  # one table row per epoch, not per rank
