@@ -67,23 +67,38 @@ class KspaceUndersampled(MapTransform):
 
 class SplitReconSegd(MapTransform):
     """Split a stacked network output ``(1 + K, ...)`` (reconstruction first, then K segmentation channels) into
-    two keys. MONAI's SplitDimd only splits into single channels.
+    two keys; an output of exactly ``K`` channels (segmentation only, as MONAI Label's infer task produces from
+    ``network_def``) passes through. MONAI's SplitDimd only splits into single channels.
 
     Args:
         keys: the stacked key (default ``pred``).
+        num_classes: K.
         recon_key: where the reconstruction ``(1, ...)`` goes.
         seg_key: where the segmentation channels ``(K, ...)`` go (may equal the stacked key).
     """
 
-    def __init__(self, keys: KeysCollection = Keys.PRED, recon_key: str = Keys.RECON, seg_key: str = Keys.PRED) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = Keys.PRED,
+        num_classes: int = 8,
+        recon_key: str = Keys.RECON,
+        seg_key: str = Keys.PRED,
+    ) -> None:
         super().__init__(keys)
+        self.num_classes = int(num_classes)
         self.recon_key, self.seg_key = recon_key, seg_key
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
         for key in self.key_iterator(d):
             stacked = d[key]
-            if stacked.shape[0] < 2:
-                raise ValueError(f"SplitReconSegd: {key!r} needs 1 + K channels, got shape {tuple(stacked.shape)}.")
-            d[self.recon_key], d[self.seg_key] = stacked[:1], stacked[1:]
+            if stacked.shape[0] == self.num_classes + 1:
+                d[self.recon_key], d[self.seg_key] = stacked[:1], stacked[1:]
+            elif stacked.shape[0] == self.num_classes:
+                d[self.seg_key] = stacked
+            else:
+                raise ValueError(
+                    f"SplitReconSegd: {key!r} must have {self.num_classes + 1} (reconstruction + classes) or "
+                    f"{self.num_classes} channels, got shape {tuple(stacked.shape)}."
+                )
         return d

@@ -74,3 +74,15 @@ def test_errors_name_the_problem():
         KspaceUndersample(_mask(), image_mode="phase")
     with pytest.raises(ValueError, match="'output_keys'"):
         KspaceUndersampled(["a", "b"], _mask())
+
+
+def test_split_recon_seg():
+    from semunet_monai.transforms.dictionary import SplitReconSegd
+
+    stacked = torch.arange(5 * 4 * 4, dtype=torch.float32).reshape(5, 4, 4)
+    out = SplitReconSegd("pred", num_classes=4)({"pred": stacked})
+    assert torch.equal(out["recon"], stacked[:1]) and torch.equal(out["pred"], stacked[1:])
+    seg_only = SplitReconSegd("pred", num_classes=5)({"pred": stacked})
+    assert "recon" not in seg_only and torch.equal(seg_only["pred"], stacked)
+    with pytest.raises(ValueError, match="must have 4 .* or 3 channels"):
+        SplitReconSegd("pred", num_classes=3)({"pred": stacked})
