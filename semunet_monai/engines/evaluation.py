@@ -1,0 +1,123 @@
+"""Scoring trained models: per-volume PSNR / SSIM / Dice through the evaluator, result tables, and rebuilding a
+finished run's model."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from ..config import ExperimentConfig, config_from_dict
+from ..data.dataset import SliceDataset, make_slice_dataset, volume_transforms
+from ..data.labels import IGNORE_INDEX, get_label_scheme
+from ..data.layouts import discover
+from ..data.preflight import check_items
+from ..networks.semunet import SemuNet
+from .builders import build_model
+from .checkpoint import CheckpointError, load_checkpoint
+from .handlers import save_json_atomic
+from .methods import method_uses
+from .rundata import resolve_device
+from .trainer import SemuNetEvaluator, VolumeMetrics
+
+__all__ = ["make_loader", "make_evaluator", "evaluate", "write_table", "load_trained_model", "evaluate_folder"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_loader(ds: SliceDataset, batch_size: int, workers: int, sampler: Any = None) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers, drop_last=False)
+
+
+def _key_metric(config: ExperimentConfig) -> str:
+    return config.train.key_metric if "seg" in method_uses(config.train.method) else "psnr"
+
+
+def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, config: ExperimentConfig, scheme: Any):
+    has_seg = model.seg is not None
+    metric = VolumeMetrics(
+        key=_key_metric(config),
+        num_classes=scheme.num_classes if has_seg else None,
+        class_names=scheme.class_names[1:],
+        ignore_index=IGNORE_INDEX,
+    )
+    return SemuNetEvaluator(device=device, val_data_loader=loader, network=model, key_val_metric={"key": metric})
+
+
+def evaluate(
+    model: SemuNet, dataset: SliceDataset, config: ExperimentConfig, scheme: Any, device: torch.device
+) -> dict:
+    """Per-subject and mean PSNR / SSIM / Dice of ``model`` on ``dataset`` (metrics convention in :mod:`metrics`)."""
+    loader = make_loader(dataset, config.train.batch_size, config.train.num_workers)
+    evaluator = make_evaluator(model, loader, device, config, scheme)
+    evaluator.run()
+    mean = {k: float(v) for k, v in evaluator.state.metrics.items() if k != "key"}
+    per_subject = {}
+    for subject, scores in evaluator.state.volume_metrics.items():
+        row = {k: float(v) for k, v in scores.items() if not torch.is_tensor(v) or v.ndim == 0}
+        if "dice" in scores:
+            row.update({f"dice_{n}": float(v) for n, v in zip(scheme.class_names[1:], scores["dice"])})
+        per_subject[subject] = row
+    return {
+        "mean": mean,
+        "per_subject": per_subject,
+        "method": config.train.method,
+        "rate": config.sampling.rate,
+        "metrics_convention": "per volume; PSNR/SSIM data_range = reference volume max; Dice excludes background",
+    }
+
+
+def write_table(results: dict, path: Path) -> None:
+    """Per-subject rows and a final ``mean`` row as CSV."""
+    rows = [{"subject": s, **r} for s, r in results["per_subject"].items()] + [{"subject": "mean", **results["mean"]}]
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def load_trained_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[SemuNet, ExperimentConfig]:
+    """Rebuild a run's final model from ``config.yaml`` and ``model.pt`` (the mask comes from the state dict)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise ValueError(f"{cfg_path}: not a training run folder (config.yaml missing).")
+    config = config_from_dict(yaml.safe_load(cfg_path.read_text()), source=str(cfg_path))
+    state = load_checkpoint(run_dir / "model.pt")
+    mask = state.get("operator.mask")
+    if mask is None:
+        raise CheckpointError(f"{run_dir / 'model.pt'}: no fixed mask in the state dict (was training finished?).")
+    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, tuple(mask.shape))
+    if model.sampler is not None:
+        model.freeze_mask()
+    model.load_state_dict(state)
+    return model.to(device).eval(), config
+
+
+def evaluate_folder(run_dir: str | Path, data_root: str | Path, stem: str | Path, overwrite: bool = False) -> dict:
+    """Evaluate a finished run on every subject of a dataset; writes ``<stem>.json`` and ``<stem>.csv``."""
+    stem = Path(stem)
+    outputs = [stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".csv")]
+    existing = [str(p) for p in outputs if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite or choose another --out.")
+    model, config = load_trained_model(run_dir, device=resolve_device("auto"))
+    d = config.data
+    scheme = get_label_scheme(d.label_scheme)
+    items = discover(data_root, modality=d.modality)
+    check_items(items, scheme, source=str(data_root)).raise_if_errors()
+    dataset = make_slice_dataset(items, volume_transforms(scheme, d.spatial_size, n4=d.n4))
+    results = evaluate(model, dataset, config, scheme, next(model.parameters()).device)
+    results["data"] = str(data_root)
+    results["run"] = str(run_dir)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    save_json_atomic(results, outputs[0])
+    write_table(results, outputs[1])
+    logger.info("wrote %s and %s", *outputs)
+    return results

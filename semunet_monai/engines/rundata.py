@@ -1,0 +1,107 @@
+"""A run's data: the embedded demo dataset when no dataset is given, preflight checks, the subject split and the
+cached slice datasets; and the device."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ExperimentConfig
+from ..data.dataset import SliceDataset, make_slice_dataset, split_subjects, volume_transforms
+from ..data.labels import get_label_scheme
+from ..data.layouts import SUBJECT, discover
+from ..data.preflight import check_items
+from .distributed import is_main, main_first
+
+__all__ = ["RunData", "resolve_device", "demo_shape", "demo_root", "ensure_demo_dataset", "prepare_data"]
+
+logger = logging.getLogger(__name__)
+
+
+class RunData:
+    """The split datasets of a run and what describes them."""
+
+    def __init__(self, train: SliceDataset, val: SliceDataset, test: SliceDataset, split: dict, scheme: Any) -> None:
+        self.train, self.val, self.test, self.split, self.scheme = train, val, test, split, scheme
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device is {name!r} but CUDA is not available on this machine.")
+    return device
+
+
+def demo_shape(spatial_size: int) -> tuple[int, int, int]:
+    """Phantom grid for a training size: in-plane ``spatial_size``, slices scaled from MRBrainS13's 48 at 240."""
+    return (int(spatial_size), int(spatial_size), max(8, round(48 * int(spatial_size) / 240)))
+
+
+def demo_root(config: ExperimentConfig) -> Path:
+    """Where the embedded demo dataset for this config lives: ``data.demo_dir``, else a per-user cache folder
+    (``$SEMUNET_MONAI_CACHE`` or ``~/.cache/semunet-monai``) keyed by subjects, seed and grid."""
+    d = config.data
+    if d.demo_dir:
+        return Path(d.demo_dir)
+    base = Path(os.environ.get("SEMUNET_MONAI_CACHE", Path.home() / ".cache" / "semunet-monai"))
+    x, y, z = demo_shape(d.spatial_size)
+    return base / f"demo_s{d.demo_subjects}_seed{d.demo_seed}_{x}x{y}x{z}"
+
+
+def ensure_demo_dataset(config: ExperimentConfig) -> Path:
+    """Generate the demo dataset unless a complete one for the same settings is already there."""
+    from ..data.demo import write_demo_dataset
+
+    root = demo_root(config)
+    d = config.data
+    info_path = root / "dataset.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("subjects") == d.demo_subjects and info.get("seed") == d.demo_seed:
+            return root
+    logger.info("generating the demo dataset (%d phantom subjects) in %s", d.demo_subjects, root)
+    write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=demo_shape(d.spatial_size), overwrite=True)
+    return root
+
+
+def prepare_data(config: ExperimentConfig) -> RunData:
+    """Discover (or generate the demo data), preflight-check, split by subject and cache the slices."""
+    d = config.data
+    if d.root is None:
+        main_first(lambda: ensure_demo_dataset(config))
+        root = demo_root(config)
+    else:
+        root = Path(d.root)
+    items = discover(root, modality=d.modality, layout=d.layout)
+    scheme = get_label_scheme(d.label_scheme)
+    report = check_items(items, scheme, source=str(root)) if is_main() else None
+    main_first(report.raise_if_errors if report is not None else lambda: None)
+    split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
+    if not split["val"]:
+        logger.warning("data.n_val is 0: validation uses the test subjects, so no best checkpoint is selected.")
+    transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
+    kwargs = {"cache": d.cache, "cache_dir": d.cache_dir, "min_foreground": d.min_foreground}
+    sets = {
+        name: make_slice_dataset([it for it in items if it[SUBJECT] in split[name]], transform, **kwargs)
+        for name in ("train", "test") + (("val",) if split["val"] else ())
+    }
+    val = sets.get("val", sets["test"])
+    logger.info(
+        "data %s: train %s (%d slices), val %s, test %s",
+        root,
+        split["train"],
+        len(sets["train"]),
+        split["val"] or split["test"],
+        split["test"],
+    )
+    return RunData(sets["train"], val, sets["test"], split, scheme)
