@@ -38,6 +38,10 @@ def experiment(
     dataset_dir: str | None = None,
     config_file: str | None = None,
     device: str | None = None,
+    train_items: list[dict] | None = None,
+    val_items: list[dict] | None = None,
+    datalist_path: str | None = None,
+    max_epochs: int | None = None,
     **overrides: Any,
 ) -> ExperimentConfig:
     """The experiment of a bundle run: ``preset``, then ``config_file``, then the bundle's top-level overrides.
@@ -47,6 +51,11 @@ def experiment(
         dataset_dir: dataset folder or datalist; None uses the embedded demo data.
         config_file: optional user YAML.
         device: ``auto``, ``cpu``, ``cuda`` (a torch.device is accepted too).
+        train_items, val_items: ``[{"image", "label"}]`` lists given directly (MONAI Label's ``train#dataset#data``
+            and ``validate#dataset#data``). They are written to ``datalist_path`` as a datalist whose sections fix
+            the split; their labels are taken as class indices already (identity label mapping).
+        datalist_path: where that datalist goes.
+        max_epochs: MONAI Label's ``train#trainer#max_epochs``; sets the epochs of the main phases.
         overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
             ``batch_size``, ``lr``, ``seed``, ``val_every`` (train); ``rate``, ``mask_kind``, ``geometry`` (sampling);
             ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model). None values are ignored.
@@ -67,6 +76,30 @@ def experiment(
             nested[section][key] = value
     if dataset_dir is not None:
         nested["data"]["root"] = str(dataset_dir)
+    if max_epochs is not None:
+        nested["train"]["epochs"] = int(max_epochs)
+    if train_items:
+        if not val_items:
+            raise ValueError("bundle training from given items needs validation items too (validate#dataset#data).")
+        if datalist_path is None:
+            raise ValueError("argument 'datalist_path' is required with train_items.")
+        path = Path(datalist_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entries = [(name, it) for name, items in (("training", train_items), ("validation", val_items)) for it in items]
+        stems = [_stem(Path(str(it["image"]))) for _, it in entries]
+        # subject ids: the image names, made unique with their folder where two images share a name
+        ids = [
+            s if stems.count(s) == 1 else f"{Path(str(it['image'])).parent.name}_{s}"
+            for s, (_, it) in zip(stems, entries)
+        ]
+        if len(set(ids)) != len(ids):
+            ids = [f"{i:04d}_{s}" for i, s in enumerate(stems)]
+        sections: dict[str, list[dict]] = {"training": [], "validation": []}
+        for sid, (name, it) in zip(ids, entries):
+            sections[name].append({"image": str(it["image"]), "label": str(it["label"]), "subject": sid})
+        path.write_text(json.dumps(sections, indent=2))
+        nested["data"]["root"] = str(path)
+        nested["data"].setdefault("label_scheme", {i: i for i in range(8)})
     if device is not None:
         nested["train"]["device"] = str(device)
     return load_config(preset, config_file, nested)
@@ -106,6 +139,8 @@ def evaluate_bundle(config: ExperimentConfig, models_dir: str | Path, output_dir
     device = resolve_device(config.train.device)
     network = load_bundle_network(models_dir, weights=True).to(device)
     data = prepare_data(config)
+    if data.test is None:
+        raise ValueError("the experiment's split has no test subjects to evaluate.")
     results = evaluate(network.model, data.test, config, data.scheme, device)
     results["subjects"] = data.split["test"]
     out = Path(output_dir)

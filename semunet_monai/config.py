@@ -149,6 +149,9 @@ def _update(section: Any, values: Any, prefix: str, source: str) -> None:
         if dataclasses.is_dataclass(current):
             _update(current, value, name, source)
             continue
+        if isinstance(value, dict) and "dict[int" in str(hints[key]):
+            # JSON has string keys only: "3": 2 reads back as 3: 2
+            value = {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in value.items()}
         if not _type_ok(value, hints[key]):
             raise ValueError(
                 f"{source}: key '{name}' must be of type {getattr(hints[key], '__name__', hints[key])}, "

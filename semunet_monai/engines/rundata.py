@@ -14,7 +14,7 @@ import torch
 from ..config import ExperimentConfig
 from ..data.dataset import SliceDataset, make_slice_dataset, split_subjects, volume_transforms
 from ..data.labels import get_label_scheme
-from ..data.layouts import SUBJECT, discover
+from ..data.layouts import SUBJECT, detect_layout, discover
 from ..data.preflight import check_items
 from .distributed import is_main, main_first
 
@@ -74,34 +74,59 @@ def ensure_demo_dataset(config: ExperimentConfig) -> Path:
     return root
 
 
+def _datalist_split(root: Path, modality: str) -> tuple[list[dict], dict[str, list[str]]] | None:
+    """A datalist whose JSON holds a ``validation`` (and optionally ``test``) section fixes the split itself."""
+    if detect_layout(root) != "datalist":
+        return None
+    sections = json.loads(root.read_text())
+    if not sections.get("validation"):
+        return None
+    items, split = [], {}
+    for name, section in (("train", "training"), ("val", "validation"), ("test", "test")):
+        part = discover(root, modality=modality, layout="datalist", section=section) if sections.get(section) else []
+        items += part
+        split[name] = sorted({it[SUBJECT] for it in part})
+    return items, split
+
+
 def prepare_data(config: ExperimentConfig) -> RunData:
-    """Discover (or generate the demo data), preflight-check, split by subject and cache the slices."""
+    """Discover (or generate the demo data), preflight-check, split by subject and cache the slices.
+
+    The split is drawn by :func:`split_subjects` from the config, unless the dataset is a datalist JSON with a
+    ``validation`` section: then its ``training``/``validation``/``test`` sections are the split.
+    """
     d = config.data
     if d.root is None:
         main_first(lambda: ensure_demo_dataset(config))
         root = demo_root(config)
     else:
         root = Path(d.root)
-    items = discover(root, modality=d.modality, layout=d.layout)
+    given = _datalist_split(root, d.modality) if d.layout in (None, "datalist") else None
+    items = given[0] if given else discover(root, modality=d.modality, layout=d.layout)
     scheme = get_label_scheme(d.label_scheme)
     report = check_items(items, scheme, source=str(root)) if is_main() else None
     main_first(report.raise_if_errors if report is not None else lambda: None)
-    split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
+    if given:
+        split = given[1]
+    else:
+        split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
     if not split["val"]:
-        logger.warning("data.n_val is 0: validation uses the test subjects, so no best checkpoint is selected.")
+        logger.warning("no validation subjects: validation uses the test subjects, so no best checkpoint is selected.")
     transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
     kwargs = {"cache": d.cache, "cache_dir": d.cache_dir, "min_foreground": d.min_foreground}
     sets = {
         name: make_slice_dataset([it for it in items if it[SUBJECT] in split[name]], transform, **kwargs)
-        for name in ("train", "test") + (("val",) if split["val"] else ())
+        for name in ("train", "val", "test")
+        if split[name]
     }
-    val = sets.get("val", sets["test"])
+    if "train" not in sets or not ({"val", "test"} & set(sets)):
+        raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
     logger.info(
         "data %s: train %s (%d slices), val %s, test %s",
         root,
         split["train"],
         len(sets["train"]),
         split["val"] or split["test"],
-        split["test"],
+        split["test"] or "none",
     )
-    return RunData(sets["train"], val, sets["test"], split, scheme)
+    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme)

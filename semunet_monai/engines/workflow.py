@@ -175,6 +175,9 @@ def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Pa
             overwrite=True,
             extra={"training_method": t.method},
         )
+    if data.test is None:
+        logger.info("no test subjects: model.pt written, no test metrics")
+        return {}
     results = evaluate(model, data.test, config, data.scheme, device)
     save_json_atomic(results, run_dir / "test_metrics.json")
     write_table(results, run_dir / "test_metrics.csv")
