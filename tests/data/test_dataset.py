@@ -127,3 +127,18 @@ def test_generated_phantom_loads_in_both_layouts(tmp_path, layout):
     assert set(torch.unique(labels).tolist()) == set(range(8))  # every paper7 class appears
     for modality in ("T1_IR", "T2_FLAIR"):
         assert len(make_slice_dataset(discover(root, modality=modality), volume_transforms(spatial_size=48))) == 16
+
+
+def test_datalist_sections_fix_the_split(tmp_path, mrbrains13_root):
+    import json
+
+    from semunet_monai.config import load_config
+    from semunet_monai.engines.rundata import prepare_data
+
+    items = discover(mrbrains13_root)
+    entry = [{"image": it["image"], "label": it["label"], "subject": f"s{it['subject']}"} for it in items]
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps({"training": entry[:1], "validation": entry[1:2], "test": entry[2:]}))
+    data = prepare_data(load_config("tiny", overrides={"data": {"root": str(path), "spatial_size": 32}}))
+    assert data.split == {"train": ["s1"], "val": ["s2"], "test": ["s3"]}
+    assert len(data.train) == len(data.val) == len(data.test) == 6
