@@ -59,6 +59,33 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def check_settings(config: ExperimentConfig) -> None:
+    """Refuse bad settings before any data is prepared: each error names the config key."""
+    from ..networks.semunet import IMAGE_MODES
+    from ..networks.unets import resolve_features
+    from ..sampling.common import GEOMETRIES, check_rate
+    from ..sampling.masks import MASK_KINDS
+
+    s, m = config.sampling, config.model
+    method_phases(config.train.method)
+    check_rate(s.rate, "sampling.rate")
+    if s.geometry not in GEOMETRIES:
+        raise ValueError(f"sampling.geometry must be one of {GEOMETRIES}, got {s.geometry!r}.")
+    if s.mask_kind not in MASK_KINDS:
+        raise ValueError(f"sampling.mask_kind must be one of {MASK_KINDS}, got {s.mask_kind!r}.")
+    if m.image_mode not in IMAGE_MODES:
+        raise ValueError(f"model.image_mode must be one of {IMAGE_MODES}, got {m.image_mode!r}.")
+    try:
+        resolve_features(m.features)
+    except ValueError as err:
+        raise ValueError(f"model.features: {err}") from None
+    for key in ("epochs", "finetune_epochs", "batch_size", "val_every"):
+        if getattr(config.train, key) < 1:
+            raise ValueError(f"train.{key} must be at least 1, got {getattr(config.train, key)}.")
+    if not config.train.lr > 0 or not s.mask_lr > 0:
+        raise ValueError(f"train.lr and sampling.mask_lr must be positive, got {config.train.lr} and {s.mask_lr}.")
+
+
 def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
     path = run_dir / "config.yaml"
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
@@ -86,21 +113,28 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     t = config.train
     phases = method_phases(t.method)
 
-    def start_run() -> None:
+    def check_run_dir() -> None:
         if run_dir.exists() and any(run_dir.iterdir()) and not resume:
             raise ValueError(
                 f"{run_dir}: the output folder is not empty: resume that run (CLI --resume; bundle --resume true) "
                 "or choose another folder."
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(config, run_dir)
+        if resume and (run_dir / "config.yaml").is_file():
+            _write_config(config, run_dir)  # only compares: a changed configuration is refused before any work
 
-    main_first(start_run)  # only rank 0 writes; its errors reach every rank
+    check_settings(config)
+    main_first(check_run_dir)  # rank 0 checks; its errors reach every rank
     if t.threads:
         torch.set_num_threads(int(t.threads))
     device = resolve_device(t.device)
     set_determinism(seed=t.seed)
-    data = prepare_data(config)
+    data = prepare_data(config)  # may fail on bad data: nothing has been written to run_dir yet
+
+    def start_run() -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(config, run_dir)
+
+    main_first(start_run)
     shape = tuple(data.train[0]["image"].shape[-2:])
     model = build_model(config, data.scheme.num_classes, shape).to(device)
     if model.sampler is not None and rank() > 0:

@@ -131,3 +131,13 @@ def test_evaluate_command_writes_per_subject_and_mean_tables(demo_dir, tmp_path)
     assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("mean,")
     assert main(["evaluate", "--run", str(run), "--data", str(demo_dir), "--out", str(tmp_path / "ev")]) == 1
     assert main(["evaluate", "--run", str(tmp_path / "nope"), "--data", str(demo_dir)]) == 1
+
+
+def test_bad_settings_and_bad_data_fail_before_anything_is_written(demo_dir, tmp_path):
+    with pytest.raises(ValueError, match="'sampling.rate'"):
+        train(tiny(demo_dir, sampling={"rate": 1.5}), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="sampling.mask_kind"):
+        train(tiny(demo_dir, sampling={"mask_kind": "spiral"}), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="not a dataset"):
+        train(tiny(demo_dir, data={"root": str(tmp_path / "nothing")}), tmp_path / "c", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abc")
