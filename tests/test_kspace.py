@@ -107,6 +107,7 @@ def test_bad_mask_raises():
         op.adjoint(torch.rand(1, 1, 8, 8), torch.ones(8, 8))
 
 
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
 def test_half_precision_inputs_are_computed_in_complex64():
     x = torch.rand(1, 1, 10, 14, dtype=torch.float16)
     k = UndersamplingOperator(torch.ones(10, 14))(x)

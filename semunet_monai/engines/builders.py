@@ -52,7 +52,9 @@ def build_model(config: ExperimentConfig, num_classes: int, shape: tuple[int, in
             f"sampling.geometry is 'lines' but sampling.mask_kind {s.mask_kind!r} is a 2-D mask: pick "
             f"'cartesian_random' or 'cartesian_equispaced'."
         )
-    mask = make_mask(s.mask_kind, shape, s.rate, seed=s.mask_seed)
+    # sampling.acs gives the variable-density mask a fully sampled centre disc too (radius in pixels)
+    extra = {"centre_radius": float(s.acs)} if s.mask_kind == "gaussian" and s.acs is not None else {}
+    mask = make_mask(s.mask_kind, shape, s.rate, seed=s.mask_seed, **extra)
     return SemuNet(recon=recon, seg=seg, mask=mask, image_mode=m.image_mode)
 
 
