@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .atomic import atomic_copy, atomic_write_text
 from .config import ExperimentConfig, config_from_dict, load_config
 from .data.labels import get_label_scheme
+from .data.layouts import strip_suffix
 from .engines.builders import build_model
 from .engines.checkpoint import load_checkpoint, save_atomic
 from .keys import Keys
@@ -86,7 +87,7 @@ def experiment(
         path = Path(datalist_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         entries = [(name, it) for name, items in (("training", train_items), ("validation", val_items)) for it in items]
-        stems = [_stem(Path(str(it["image"]))) for _, it in entries]
+        stems = [strip_suffix(Path(str(it["image"])).name) for _, it in entries]
         # subject ids: the image names, made unique with their folder where two images share a name
         ids = [
             s if stems.count(s) == 1 else f"{Path(str(it['image'])).parent.name}_{s}"
@@ -120,12 +121,9 @@ def train_bundle(config: ExperimentConfig, run_dir: str | Path, models_dir: str 
     # keys as in network_def (a BundleNetwork holding the SemuNet as .model), for MONAI's CheckpointLoader/MONAI Label
     state = {f"model.{k}": v for k, v in load_checkpoint(run_dir / "model.pt").items()}
     save_atomic(state, models_dir / "model.pt")
-    tmp = models_dir / f".{CONFIG_NAME}.tmp"
-    tmp.write_text(json.dumps(config.to_dict(), indent=2))
-    tmp.replace(models_dir / CONFIG_NAME)
+    atomic_write_text(models_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2))
     for path in sorted((run_dir / "mask").glob("mask*")):
-        shutil.copyfile(path, models_dir / f".{path.name}.tmp")
-        (models_dir / f".{path.name}.tmp").replace(models_dir / path.name)
+        atomic_copy(path, models_dir / path.name)
     logger.info("bundle model written to %s", models_dir)
     return results
 
@@ -173,7 +171,7 @@ class BundleNetwork(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor | dict[str, Tensor]:
         out = self.model(image)
-        recon = self.model._magnitude(out.recon)
+        recon = self.model.magnitude(out.recon)
         if self.outputs == "recon":
             return recon
         seg = out.seg if out.seg is not None else torch.zeros_like(recon)
@@ -209,14 +207,6 @@ def load_bundle_network(
     if state is not None:
         network.load_state_dict(state)
     return network
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".h5", ".npy"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def inference_inputs(
@@ -273,7 +263,7 @@ def inference_inputs(
         if not path.name.lower().endswith(suffixes):
             raise ValueError(f"{path}: unsupported file type; expected .nii, .nii.gz (images), .h5 or .npy (k-space).")
         for postfix in postfixes:
-            target = (out / f"{_stem(path)}_{postfix}.nii.gz").resolve()
+            target = (out / f"{strip_suffix(path.name)}_{postfix}.nii.gz").resolve()
             if not target.is_relative_to(out):
                 raise ValueError(f"{path}: its output {target} would be written outside output_dir {out}.")
             if target in inputs:
@@ -283,4 +273,6 @@ def inference_inputs(
             seen[target] = path
     if kind == "image":
         return [{Keys.IMAGE: str(p)} for p in paths if p.name.lower().endswith(INPUT_SUFFIXES)]
-    return [{Keys.KSPACE: str(p), "stem": _stem(p)} for p in paths if p.name.lower().endswith(KSPACE_SUFFIXES)]
+    return [
+        {Keys.KSPACE: str(p), "stem": strip_suffix(p.name)} for p in paths if p.name.lower().endswith(KSPACE_SUFFIXES)
+    ]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 
+from .atomic import atomic_write
 from .kspace import ifft2c
 
 __all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace"]
@@ -81,11 +82,9 @@ def check_sampling(kspace: np.ndarray, file_mask: np.ndarray | None, learned: np
 
 
 def _save(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.nii.gz")
     img = nib.Nifti1Image(array, np.eye(4))
     img.set_qform(np.eye(4), code=0)
-    nib.save(img, str(tmp))
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
 
 
 @torch.no_grad()
@@ -114,7 +113,7 @@ def infer_kspace(network: torch.nn.Module, items: list[dict], output_dir: str | 
         recon, seg = [], []
         for start in range(0, k.shape[0], batch_size):
             out = model.forward_kspace(k[start : start + batch_size])
-            recon.append(model._magnitude(out.recon).cpu())
+            recon.append(model.magnitude(out.recon).cpu())
             seg.append(out.seg.argmax(dim=1, keepdim=True).cpu() if out.seg is not None else None)
         stem = item["stem"]
         recon_vol = torch.cat(recon)[:, 0].permute(1, 2, 0).numpy().astype(np.float32)

@@ -137,6 +137,15 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
+def _int_keys(value: Any, annotation: Any) -> Any:
+    """JSON has string keys only: where the annotation admits ``dict[int, ...]``, ``{"3": 2}`` reads as ``{3: 2}``."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    wants_int_keys = any(typing.get_origin(a) is dict and typing.get_args(a)[0] is int for a in (annotation, *options))
+    if not (wants_int_keys and isinstance(value, dict)):
+        return value
+    return {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in value.items()}
+
+
 def _update(section: Any, values: Any, prefix: str, source: str) -> None:
     if not isinstance(values, dict):
         raise ValueError(f"{source}: '{prefix}' must be a mapping of keys to values, got {type(values).__name__}.")
@@ -149,9 +158,7 @@ def _update(section: Any, values: Any, prefix: str, source: str) -> None:
         if dataclasses.is_dataclass(current):
             _update(current, value, name, source)
             continue
-        if isinstance(value, dict) and "dict[int" in str(hints[key]):
-            # JSON has string keys only: "3": 2 reads back as 3: 2
-            value = {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in value.items()}
+        value = _int_keys(value, hints[key])
         if not _type_ok(value, hints[key]):
             raise ValueError(
                 f"{source}: key '{name}' must be of type {getattr(hints[key], '__name__', hints[key])}, "

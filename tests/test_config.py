@@ -74,3 +74,14 @@ def test_custom_label_mapping_from_yaml(tmp_path):
     user.write_text("data:\n  label_scheme: {0: background}\n")
     with pytest.raises(ValueError, match="data.label_scheme"):
         load_config("tiny", user)
+
+
+def test_label_mapping_survives_a_json_round_trip():
+    import json
+
+    from semunet_monai.config import config_from_dict
+
+    c = load_config("tiny", overrides={"data": {"label_scheme": {0: 0, 3: 1, 4: 1}}})
+    again = config_from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again.data.label_scheme == {0: 0, 3: 1, 4: 1}
+    assert config_from_dict({"data": {"label_scheme": "tissue3"}}).data.label_scheme == "tissue3"

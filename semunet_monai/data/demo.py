@@ -11,12 +11,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from ..atomic import atomic_write, atomic_write_text
 from .labels import LABEL_SCHEMES, MRBRAINS_LABELS
 from .layouts import MODALITIES as LAYOUT_STEMS
 from .phantom import MODALITIES, MRBRAINS13_SHAPE, PHANTOM_VERSION, make_subject
@@ -46,16 +47,6 @@ def _files(layout: str) -> list[str]:
     return images + [f"{stem}.nii.gz" for stem in _LABEL_FILES[layout]]
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> None:
-    """Call ``write(tmp)`` on a hidden temporary name next to ``path``, then move it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
     """Save ``array`` with qform and sform (code 1, scanner) set to ``affine``, atomically."""
     img = nib.Nifti1Image(array, affine)
@@ -63,7 +54,7 @@ def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
     img.set_sform(affine, code=1)
     img.header.set_xyzt_units("mm")
     img.header["descrip"] = f"semunet_monai phantom v{PHANTOM_VERSION}".encode()
-    _write_atomically(path, lambda tmp: nib.save(img, str(tmp)), ".tmp.nii.gz")  # .nii.gz: nibabel compresses
+    atomic_write(path, lambda tmp: nib.save(img, str(tmp)))  # the temp name keeps .nii.gz: nibabel compresses
 
 
 def _remove_stale(out: Path, layout: str, ids: list[str]) -> None:
@@ -190,5 +181,5 @@ def write_demo_dataset(
     }
     if layout == "mrbrains13":
         meta["labels_for_testing"] = {"0": "background", "1": "csf", "2": "gm", "3": "wm"}
-    _write_atomically(out / DATASET_JSON, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write_text(out / DATASET_JSON, json.dumps(meta, indent=2) + "\n")
     return folders

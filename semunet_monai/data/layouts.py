@@ -24,6 +24,7 @@ __all__ = [
     "mrbrains18_items",
     "datalist_items",
     "require_files",
+    "strip_suffix",
 ]
 
 LAYOUTS = ("mrbrains13", "mrbrains18", "datalist")
@@ -34,6 +35,14 @@ MODALITIES: dict[str, dict[str, str]] = {
     "mrbrains18": {"T1": "pre/reg_T1", "T1_IR": "pre/reg_IR", "T2_FLAIR": "pre/FLAIR"},
 }
 SUBJECT = "subject"
+
+
+def strip_suffix(name: str, suffixes: tuple[str, ...] = (*IMAGE_SUFFIXES, ".h5", ".npy")) -> str:
+    """A file name without its image suffix (``scan.nii.gz`` -> ``scan``); other names are returned unchanged."""
+    for suffix in suffixes:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -100,10 +109,7 @@ def datalist_items(path: str | Path, section: str = "training") -> list[dict]:
     for i, item in enumerate(items):
         if Keys.IMAGE not in item or Keys.LABEL not in item:
             raise ValueError(f"{path}: entry {i} of {section!r} needs 'image' and 'label', got keys {sorted(item)}.")
-        name = Path(str(item[Keys.IMAGE])).name
-        for suffix in IMAGE_SUFFIXES:
-            name = name[: -len(suffix)] if name.endswith(suffix) else name
-        out.append({**item, SUBJECT: str(item.get(SUBJECT, name))})
+        out.append({**item, SUBJECT: str(item.get(SUBJECT, strip_suffix(Path(str(item[Keys.IMAGE])).name)))})
     return out
 
 

@@ -6,13 +6,14 @@ these checkpoints go to a temporary file and ``os.replace`` it, keeping the prev
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_write
 
 __all__ = ["CheckpointError", "save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "all_finite"]
 
@@ -26,18 +27,7 @@ def save_atomic(obj: dict[str, Any], path: str | Path, keep_previous: bool = Fal
 
     With ``keep_previous`` an existing ``path`` becomes ``<stem>.prev.pt`` just before the replacement.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        if keep_previous and path.exists():
-            os.replace(path, previous_path(path))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp), backup=previous_path(path) if keep_previous else None)
 
 
 def previous_path(path: str | Path) -> Path:

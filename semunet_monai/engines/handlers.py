@@ -4,6 +4,7 @@ metric tables, TensorBoard images, checkpoints."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from ..atomic import atomic_write_text
 from ..keys import Keys
 from ..networks.semunet import SemuNet
 from .checkpoint import all_finite, save_atomic
@@ -126,12 +128,11 @@ class MetricsTable:
         rows.append(row)
         save_json_atomic(rows, self.json_path)
         fields = list(dict.fromkeys(k for r in rows for k in r))
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(self.csv_path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.csv_path, buffer.getvalue())
         if self.writer is not None:
             for key, value in row.items():
                 if isinstance(value, float) and key not in ("seconds",):
@@ -141,10 +142,7 @@ class MetricsTable:
 
 
 def save_json_atomic(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=float))
 
 
 _PALETTE = (

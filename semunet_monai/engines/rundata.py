@@ -67,7 +67,8 @@ def ensure_demo_dataset(config: ExperimentConfig) -> Path:
     info_path = root / "dataset.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
-        if info.get("subjects") == d.demo_subjects and info.get("seed") == d.demo_seed:
+        wanted = {"subjects": d.demo_subjects, "seed": d.demo_seed, "shape": list(demo_shape(d.spatial_size))}
+        if all(info.get(k) == v for k, v in wanted.items()):
             return root
     logger.info("generating the demo dataset (%d phantom subjects) in %s", d.demo_subjects, root)
     write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=demo_shape(d.spatial_size), overwrite=True)

@@ -132,8 +132,8 @@ class SemuNetEvaluator(SupervisedEvaluator):
         net.eval()
         with torch.no_grad():
             out = net(image)
-        recon = net._magnitude(out.recon) if out.recon.shape[1] == 2 else out.recon
-        zero_filled = net._magnitude(out.zero_filled) if out.zero_filled.shape[1] == 2 else out.zero_filled
+        recon = net.magnitude(out.recon)
+        zero_filled = net.magnitude(out.zero_filled)
         pred = out.seg.argmax(dim=1, keepdim=True) if out.seg is not None else None
         engine.state.output = {
             Keys.IMAGE: image,

@@ -144,7 +144,6 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
 
     writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None
     val_loader = make_loader(data.val, t.batch_size, t.num_workers)
-    final_evaluator = None
     try:
         for index, phase in enumerate(phases):
             phase_dir = run_dir / "phases" / f"{index}_{phase.name}"
@@ -156,7 +155,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
                 model.load_state_dict(load_checkpoint(final_path)["network"])
                 logger.info("phase %s already finished: loaded %s", phase.name, final_path)
                 continue
-            final_evaluator = _run_phase(
+            _run_phase(
                 config,
                 phase,
                 index,
@@ -184,7 +183,6 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     finally:
         if writer is not None:
             writer.close()
-        del final_evaluator
 
 
 def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device) -> dict:
@@ -286,7 +284,7 @@ def _run_phase(
         best.update(metric=meta.get("best_metric", -math.inf), epoch=meta.get("best_epoch", 0))
         logger.info("resumed phase %s at epoch %d from %s", phase.name, saved_epoch, latest)
         if saved_epoch >= epochs:
-            return evaluator  # Ignite would restart a finished run from epoch 0
+            return  # Ignite would restart a finished run from epoch 0
 
     EpochShuffle(sampler).attach(trainer)
     StopOnNonFiniteLoss().attach(trainer)
@@ -326,4 +324,3 @@ def _run_phase(
         ProgressBar(desc=f"{phase.name}").attach(trainer, output_transform=lambda o: {"loss": o[LOSS]})
     logger.info("phase %d (%s): %d epochs, training %s", index, phase.name, epochs, ", ".join(phase.trainable))
     trainer.run()
-    return evaluator

@@ -80,7 +80,8 @@ class SemuNet(nn.Module):
             return x.abs()
         return torch.cat([x.real, x.imag], dim=1)
 
-    def _magnitude(self, recon: Tensor) -> Tensor:
+    def magnitude(self, recon: Tensor) -> Tensor:
+        """Network-layout image ``(B, C, H, W)`` to its magnitude ``(B, 1, H, W)`` (unchanged in magnitude mode)."""
         if self.image_mode == "magnitude":
             return recon
         return torch.sqrt(recon[:, :1] ** 2 + recon[:, 1:] ** 2 + 1e-12)  # eps keeps the gradient finite at 0
@@ -97,7 +98,7 @@ class SemuNet(nn.Module):
             recon = self.recon(zero_filled, kspace, mask)
         else:
             recon = self.recon(zero_filled)
-        seg = self.seg(self._magnitude(recon)) if self.seg is not None else None
+        seg = self.seg(self.magnitude(recon)) if self.seg is not None else None
         return recon, seg
 
     def forward(self, image: Tensor) -> SemuNetOutput:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +14,7 @@ import SimpleITK as sitk
 import torch
 from torch import Tensor
 
+from ..atomic import atomic_write
 from .common import GEOMETRIES, check_rate
 
 __all__ = ["save_mask", "load_mask"]
@@ -45,20 +44,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"object of type {type(value).__name__} is not JSON serialisable")
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` on a temporary file next to ``path`` (same suffixes), then ``os.replace`` it."""
-    suffix = "".join(path.suffixes)  # writers pick the format from it (".nii.gz", ".png")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _save_npy(arr: np.ndarray) -> Callable[[Path], None]:
@@ -155,12 +140,12 @@ def save_mask(
 
     out.mkdir(parents=True, exist_ok=True)
     u8 = arr.astype(np.uint8)
-    _write_atomic(paths["npy"], _save_npy(arr))
-    _write_atomic(paths["nii"], lambda p: nib.save(nib.Nifti1Image(u8[:, :, None], np.eye(4)), str(p)))
-    _write_atomic(paths["png"], lambda p: sitk.WriteImage(sitk.GetImageFromArray(u8 * 255), str(p)))
+    atomic_write(paths["npy"], _save_npy(arr))
+    atomic_write(paths["nii"], lambda p: nib.save(nib.Nifti1Image(u8[:, :, None], np.eye(4)), str(p)))
+    atomic_write(paths["png"], lambda p: sitk.WriteImage(sitk.GetImageFromArray(u8 * 255), str(p)))
     if prob_arr is not None:
-        _write_atomic(paths["prob"], _save_npy(prob_arr))
-    _write_atomic(paths["json"], lambda p: p.write_text(text + "\n", encoding="utf-8"))
+        atomic_write(paths["prob"], _save_npy(prob_arr))
+    atomic_write(paths["json"], lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return paths
 
 

@@ -27,12 +27,13 @@ def _bundle_copy(root: Path) -> Path:
     return root / "bundle"
 
 
-def _run(args, cwd, env_extra=None, timeout=600):
+def _run(args, cwd, env_extra=None, timeout=600, expect_ok=True):
     env = {**os.environ, "OMP_NUM_THREADS": "2", **(env_extra or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    if expect_ok:
+        assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
 
 
@@ -198,24 +199,8 @@ def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle
     assert seg.shape == (*mask.shape, volume.shape[2]) and len(np.unique(np.asarray(seg.dataobj))) > 1
     shifted = np.roll(kspace, 1, axis=-1)  # sampled with another pattern
     np.save(tmp_path / "in" / "acq.npy", shifted)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            "configs/inference.json",
-            "--input_dir",
-            str(tmp_path / "in"),
-            "--output_dir",
-            str(tmp_path / "out2"),
-        ],
-        cwd=bundle,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ["run", "--config_file", "configs/inference.json", "--input_dir", str(tmp_path / "in"), "--output_dir"]
+    proc = _run([*args, str(tmp_path / "out2")], cwd=bundle, expect_ok=False)
     assert proc.returncode != 0 and "was not sampled with the learned mask" in proc.stderr + proc.stdout
     assert not (tmp_path / "out2" / "acq_seg.nii.gz").exists()
 
@@ -249,7 +234,7 @@ def test_two_process_gloo_ddp_training(tmp_path):
     )
     assert (bundle / "models" / "model.pt").is_file()
     run = next((bundle / "runs").iterdir())
-    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    assert not [p for p in run.rglob(".*") if p.is_file()]  # no temporary file left behind
     assert len(list((run / "tb").iterdir())) == 1  # one TensorBoard writer: rank 0's
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in rows if r["phase"] == "joint"] == [1, 2]  # one table row per epoch, not per rank

@@ -141,3 +141,13 @@ def test_bad_settings_and_bad_data_fail_before_anything_is_written(demo_dir, tmp
     with pytest.raises(ValueError, match="not a dataset"):
         train(tiny(demo_dir, data={"root": str(tmp_path / "nothing")}), tmp_path / "c", progress=False)
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_demo_dataset_is_regenerated_for_another_grid(tmp_path):
+    from semunet_monai.config import load_config
+    from semunet_monai.engines.rundata import ensure_demo_dataset
+
+    for size in (48, 40, 48):
+        config = load_config("tiny", overrides={"data": {"demo_dir": str(tmp_path / "demo"), "spatial_size": size}})
+        root = ensure_demo_dataset(config)
+        assert json.loads((root / "dataset.json").read_text())["shape"][:2] == [size, size]
