@@ -28,12 +28,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str 
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode(path))  # mkstemp creates 0600; give the file the mode a plain open() would
         if backup is not None and path.exists():
             os.replace(path, backup)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of an existing ``path``, else ``0o666`` minus the process umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

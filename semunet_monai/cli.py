@@ -236,13 +236,74 @@ def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return 0
 
 
+def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
+    from .config import PRESETS
+    from .reproduce.grid import GRID_EPOCHS, ROWS
+
+    budget = ", ".join(f"{k}: {v[0]} + {v[1]}" for k, v in GRID_EPOCHS.items() if v) or "none"
+    p = subparsers.add_parser(
+        "reproduce",
+        help="train every method of the paper's tables at each rate; write tables, figures and results.json",
+        description=(
+            "Train and evaluate every row of the paper's Tables 1 and 2 (plus uniform random, variable density with "
+            "a fully sampled centre, and fully sampled) at each --rates value and seed, into --out: table_recon.md, "
+            "table_seg.md, fig_*.png, results.json. Run it again with the same arguments to resume: finished cells "
+            f"are skipped. Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset folder or datalist .json")
+    src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
+    p.add_argument("--out", required=True, help="output folder (an earlier grid's folder is resumed)")
+    p.add_argument(
+        "--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="sampling rates (default 5/10/20 %%)"
+    )
+    p.add_argument("--seeds", type=int, default=1, help="seeds per cell; tables show mean +- std (default 1)")
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
+    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
+    p.add_argument("--rows", nargs="+", choices=tuple(ROWS), metavar="ROW", help=f"rows to train: {', '.join(ROWS)}")
+    p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
+    p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases of every cell")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_reproduce, subparser=p)
+
+
+def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .engines.checkpoint import CheckpointError
+    from .engines.handlers import NonFiniteLossError
+    from .reproduce.runner import run_grid
+
+    try:
+        run_grid(
+            args.out,
+            args.rates,
+            seeds=args.seeds,
+            preset=args.preset,
+            data_root=args.data,
+            rows=args.rows,
+            config_file=args.config,
+            epochs=args.epochs,
+            finetune_epochs=args.finetune_epochs,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except NonFiniteLossError as err:
+        logger.error("%s", err)
+        return 3
+    except (CheckpointError, ValueError) as err:
+        logger.error("%s", err)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``semunet-monai`` parser with one subparser per command."""
     parser = argparse.ArgumentParser(
         prog="semunet-monai", description="Task-driven fast MRI (SemuNet) on MONAI: command-line tools."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate):
+    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate, _add_reproduce):
         add(subparsers)
     return parser
 

@@ -50,46 +50,52 @@ def _as_tensor(x: ArrayLike, name: str) -> Tensor:
     return t
 
 
-def _image_pair(pred: ArrayLike, ref: ArrayLike) -> tuple[Tensor, Tensor, float]:
-    """Return ``pred``, ``ref`` as float64 ``(S, H, W)`` and the data range ``ref.max()``."""
+def _image_pair(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> tuple[Tensor, Tensor, float]:
+    """Return ``pred``, ``ref`` as float64 ``(S, H, W)`` and the data range (``ref.max()`` unless given)."""
     p, r = _as_tensor(pred, "pred").double(), _as_tensor(ref, "ref").double()
     if p.shape != r.shape or p.ndim not in (2, 3):
         raise ValueError(
             f"arguments 'pred' and 'ref' must have the same shape (S, H, W) or (H, W), "
             f"got {tuple(p.shape)} and {tuple(r.shape)}."
         )
+    if data_range is not None:
+        if not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
+            raise ValueError(f"argument 'data_range' must be a finite positive number, got {data_range!r}.")
+        return (p[None], r[None], float(data_range)) if p.ndim == 2 else (p, r, float(data_range))
     data_range = float(r.max())
     if not data_range > 0 or not math.isfinite(data_range):
         raise ValueError(f"argument 'ref' must have a finite positive maximum (used as data_range), got {data_range}.")
     return (p[None], r[None], data_range) if p.ndim == 2 else (p, r, data_range)
 
 
-def psnr(pred: ArrayLike, ref: ArrayLike) -> float:
+def psnr(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> float:
     """PSNR of a volume in dB, ``data_range = ref.max()`` over the whole volume (fastMRI convention).
 
     Args:
         pred: reconstruction ``(S, H, W)`` or ``(H, W)``, real tensor or array.
         ref: reference of the same shape, with a positive maximum.
+        data_range: override of ``ref.max()``, e.g. the whole volume's maximum when scoring one slice of it.
 
     Returns:
         ``20 log10(ref.max()) - 10 log10(MSE)``; ``inf`` when ``pred == ref`` exactly.
     """
-    p, r, data_range = _image_pair(pred, ref)
+    p, r, data_range = _image_pair(pred, ref, data_range)
     metric = PSNRMetric(max_val=data_range, reduction="none")
     return float(metric(p.reshape(1, -1), r.reshape(1, -1)))
 
 
-def ssim(pred: ArrayLike, ref: ArrayLike) -> float:
+def ssim(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> float:
     """2-D SSIM averaged over the slices of a volume, ``data_range = ref.max()`` of the whole volume.
 
     Args:
         pred: reconstruction ``(S, H, W)`` or ``(H, W)`` with ``H, W >= 11``, real tensor or array.
         ref: reference of the same shape, with a positive maximum.
+        data_range: override of ``ref.max()``, e.g. the whole volume's maximum when scoring one slice of it.
 
     Returns:
         mean over slices of the per-slice SSIM (1.0 for identical inputs).
     """
-    p, r, data_range = _image_pair(pred, ref)
+    p, r, data_range = _image_pair(pred, ref, data_range)
     if min(p.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"arguments 'pred'/'ref' need H, W >= {SSIM_WINDOW} for SSIM, got shape {tuple(p.shape)}.")
     metric = SSIMMetric(

@@ -176,3 +176,22 @@ def test_accumulator_bad_args():
         acc.add("a", img, img[:, :-1], img, img)
     with pytest.raises(ValueError, match="volume_id"):
         acc.add(["a", "b", "c"], img, img, img, img)
+
+
+def test_a_given_data_range_replaces_the_reference_maximum():
+    import math
+
+    ref = torch.full((16, 16), 0.5, dtype=torch.float64)
+    pred = ref + 0.1
+    assert psnr(pred, ref, data_range=2.0) == pytest.approx(10 * math.log10(4.0 / 0.01))
+    assert psnr(pred, ref) == pytest.approx(10 * math.log10(0.25 / 0.01))
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0, 1, (2, 32, 32))
+    expected = structural_similarity(
+        a, b, data_range=2.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    assert ssim(a, b, data_range=2.0) == pytest.approx(expected, abs=1e-6)
+    assert ssim(a, b) != pytest.approx(expected, abs=1e-3)
+    for bad in (0.0, -1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="'data_range'"):
+            psnr(pred, ref, data_range=bad)

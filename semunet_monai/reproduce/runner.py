@@ -1,0 +1,251 @@
+"""Train and score every cell of the reproduction grid, resuming where a previous invocation stopped, then write
+``results.json``, the tables and the figures.
+
+Output folder::
+
+    DIR/cells/<row>/<rate>/seed<k>/   one training run (see engines.workflow) + cell.json + figure_slice.npz
+    DIR/results.json                  every number, settings, versions, wall time per cell
+    DIR/table_recon.md  DIR/table_seg.md  DIR/fig_*.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..config import ExperimentConfig, _read_yaml, config_from_dict, load_config
+from ..engines.evaluation import load_trained_model
+from ..engines.handlers import save_json_atomic
+from ..engines.rundata import RunData, prepare_data, resolve_device
+from ..engines.workflow import check_settings, train
+from .grid import GRID_EPOCHS, Cell, make_cells
+from .scoring import collect_test_volumes, save_figure_slice, score_slices
+
+__all__ = ["grid_config", "run_grid", "collect_results", "versions"]
+
+logger = logging.getLogger(__name__)
+
+CELL_FILE = "cell.json"
+
+
+def grid_config(
+    preset: str,
+    data_root: str | None = None,
+    config_file: str | Path | None = None,
+    epochs: int | None = None,
+    finetune_epochs: int | None = None,
+    device: str | None = None,
+) -> ExperimentConfig:
+    """The configuration every cell starts from: the preset, the grid's epoch budget (:data:`~.grid.GRID_EPOCHS`),
+    the user's YAML, then the arguments (data, epochs, device), each over the one before."""
+    config = load_config(preset)
+    budget = GRID_EPOCHS.get(preset)
+    if budget is not None:
+        config = config_from_dict({"train": {"epochs": budget[0], "finetune_epochs": budget[1]}}, config, "grid budget")
+    if config_file is not None:
+        config = config_from_dict(_read_yaml(Path(config_file)), config, source=str(config_file))
+    train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device}
+    overrides = {"train": {k: v for k, v in train.items() if v is not None}}
+    if data_root is not None:
+        overrides["data"] = {"root": str(data_root)}
+    return config_from_dict(overrides, config, source="reproduce arguments")
+
+
+def versions() -> dict[str, str]:
+    """Package versions, Python, platform and threads: what a number in results.json was measured with."""
+    found = {}
+    for name in ("semunet-monai", "torch", "monai", "pytorch-ignite", "numpy", "nibabel", "SimpleITK"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found.update(
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        cpu_count=str(os.cpu_count()),
+        torch_threads=str(torch.get_num_threads()),
+    )
+    return found
+
+
+def _check_finished(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
+    """A finished cell counts only if it was trained with the settings asked for now."""
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    if saved != yaml.safe_load(yaml.safe_dump(config.to_dict(), sort_keys=False)):
+        raise ValueError(
+            f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
+            f"--out folder for a grid with different settings."
+        )
+
+
+def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConfig, seconds: float) -> dict:
+    """Score the finished run of ``cell`` on the test subjects; write cell.json and figure_slice.npz."""
+    device = resolve_device(config.train.device)
+    model, _ = load_trained_model(run_dir, device=device)
+    volumes = collect_test_volumes(model, data.test, device, config.train.batch_size)
+    num_classes = data.scheme.num_classes if model.seg is not None else None
+    per_slice = score_slices(volumes, num_classes, recon_scores=cell.spec.method != "fullysampled")
+    save_figure_slice(volumes, run_dir / "figure_slice.npz", num_classes)
+    mean = json.loads((run_dir / "test_metrics.json").read_text())["mean"]
+    if cell.spec.method == "fullysampled":
+        mean = {k: v for k, v in mean.items() if k not in ("psnr", "ssim")}  # the image itself: infinite PSNR
+    mask_path = run_dir / "mask" / "mask.npy"
+    record = {
+        "row": cell.row,
+        "rate": cell.rate,
+        "seed": cell.seed,
+        "method": cell.spec.method,
+        "mask_kind": cell.spec.mask_kind,
+        "acs": config.sampling.acs,
+        "folder": cell.folder,
+        "mean": {k: (v if isinstance(v, float) and np.isfinite(v) else None) for k, v in mean.items()},
+        "per_slice": per_slice,
+        "mask_rate": float(np.load(mask_path).mean()) if mask_path.is_file() else None,
+        "seconds": round(seconds, 1),
+        "epochs": {"epochs": config.train.epochs, "finetune_epochs": config.train.finetune_epochs},
+    }
+    save_json_atomic(record, run_dir / CELL_FILE)
+    return record
+
+
+def collect_results(out: Path, cells: list[Cell], settings: dict, class_names: list[str]) -> dict:
+    """results.json's content from the finished cells' cell.json files (unfinished cells are left out)."""
+    files = [out / c.folder / CELL_FILE for c in cells]
+    records = [json.loads(f.read_text()) for f in files if f.is_file()]
+    subjects = sorted({s for r in records for s in r["per_slice"]["subject"]})
+    return {
+        "settings": {**settings, "test_subjects": subjects},
+        "versions": versions(),
+        "class_names": class_names,
+        "cells": records,
+        "cells_missing": [c.name for c, f in zip(cells, files) if not f.is_file()],
+        "wall_seconds": round(sum(r["seconds"] for r in records), 1),
+        "metrics_convention": (
+            "per volume, mean over test subjects; PSNR/SSIM data_range = reference volume max, SSIM 2-D per slice "
+            "averaged; Dice per class excludes background; per-slice scores use the same volume data_range"
+        ),
+    }
+
+
+def run_grid(
+    out: str | Path,
+    rates: list[float],
+    seeds: int = 1,
+    preset: str = "cpu",
+    data_root: str | None = None,
+    rows: list[str] | None = None,
+    config_file: str | Path | None = None,
+    epochs: int | None = None,
+    finetune_epochs: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> dict:
+    """Train, score and report every cell of the grid into ``out``; finished cells are skipped.
+
+    Args:
+        out: output folder (created; an earlier grid's folder is resumed).
+        rates: sampling rates, e.g. ``[0.05, 0.1, 0.2]``.
+        seeds: seeds per cell (0 .. seeds-1); tables show mean +- std over them.
+        preset: ``tiny``, ``cpu`` or ``paper``.
+        data_root: dataset folder or datalist; None uses the embedded demo dataset.
+        rows: row keys of :data:`~.grid.ROWS` to train (default all).
+        config_file: the user's YAML on top of the preset.
+        epochs, finetune_epochs: the per-cell budget (default :data:`~.grid.GRID_EPOCHS`, else the preset's).
+        device: training device (default the preset's).
+        progress: show an overall progress bar.
+        report: write the tables and figures at the end.
+
+    Returns:
+        the content of ``results.json``.
+    """
+    out = Path(out)
+    cells = make_cells(list(rates), int(seeds), rows)
+    base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device)
+    size = base.data.spatial_size
+    configs = [config_from_dict(c.overrides((size, size)), base, source=f"cell {c.name}") for c in cells]
+    for config in configs:
+        check_settings(config)  # every cell's settings are valid before the first one trains
+    settings = {
+        "rates": sorted((float(r) for r in rates), reverse=True),
+        "seeds": list(range(int(seeds))),
+        "preset": preset,
+        "rows": [r for r in dict.fromkeys(c.row for c in cells)],
+        "data": str(data_root) if data_root is not None else "demo",
+        "epochs": base.train.epochs,
+        "finetune_epochs": base.train.finetune_epochs,
+        "spatial_size": size,
+        "config_file": str(config_file) if config_file else None,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    data: RunData | None = None
+    pending = [i for i, c in enumerate(cells) if not (out / c.folder / CELL_FILE).is_file()]
+    logger.info(
+        "grid: %d cells, %d finished, %d to train, in %s", len(cells), len(cells) - len(pending), len(pending), out
+    )
+    done = len(cells) - len(pending)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(cells), initial=done, desc="grid", unit="cell", disable=not progress)
+    start, trained = time.time(), 0
+    try:
+        for i, (cell, config) in enumerate(zip(cells, configs)):
+            run_dir = out / cell.folder
+            if i not in pending:
+                _check_finished(cell, config, run_dir)
+                continue
+            bar.set_postfix_str(cell.name)
+            if data is None:
+                data = prepare_data(base)
+                if data.test is None:
+                    raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
+            t0 = time.time()
+            resume = run_dir.is_dir() and any(run_dir.iterdir())
+            train(config, run_dir, resume=resume, progress=False)
+            _score_cell(cell, run_dir, data, config, time.time() - t0)
+            trained += 1
+            bar.update(1)
+            left = len(pending) - trained
+            per_cell = (time.time() - start) / trained
+            logger.info(
+                "cell %s done in %.0f s; %d of %d cells left, about %.0f min",
+                cell.name,
+                time.time() - t0,
+                left,
+                len(cells),
+                left * per_cell / 60,
+            )
+            save_json_atomic(collect_results(out, cells, settings, data.scheme.class_names[1:]), out / "results.json")
+    finally:
+        bar.close()
+    if data is None:  # nothing trained in this invocation: the class names come from the label scheme
+        from ..data.labels import get_label_scheme
+
+        class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
+    else:
+        class_names = data.scheme.class_names[1:]
+    results = collect_results(out, cells, settings, class_names)
+    save_json_atomic(results, out / "results.json")
+    if report:
+        write_report(results, out)
+    return results
+
+
+def write_report(results: dict, out: Path) -> list[Path]:
+    """Tables and figures from ``results`` into ``out``."""
+    from .figures import write_figures
+    from .tables import write_tables
+
+    paths = write_tables(results, out) + write_figures(results, out)
+    logger.info("wrote %s", ", ".join(p.name for p in paths))
+    return paths

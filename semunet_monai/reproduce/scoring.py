@@ -1,0 +1,120 @@
+"""Per-slice scores of a trained model on the test subjects, for paired bootstrap comparisons between methods, and
+the arrays of one test slice for the figures.
+
+The per-volume means come from training's own evaluation (:func:`semunet_monai.engines.evaluation.evaluate`); the
+evaluator keeps only volume aggregates, so the slices are collected here from its per-iteration output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from ignite.engine import Events
+
+from ..atomic import atomic_write
+from ..data.labels import IGNORE_INDEX
+from ..data.layouts import SUBJECT
+from ..engines.evaluation import make_loader
+from ..engines.trainer import SemuNetEvaluator
+from ..keys import Keys
+from ..metrics import dice_per_class, psnr, ssim
+from ..networks.semunet import SemuNet
+
+__all__ = ["collect_test_volumes", "score_slices", "figure_slice", "save_figure_slice"]
+
+_ARRAYS = (Keys.IMAGE, Keys.ZERO_FILLED, Keys.RECON, Keys.LABEL, Keys.PRED)
+
+
+def collect_test_volumes(model: SemuNet, dataset, device: torch.device, batch_size: int) -> dict[str, dict]:
+    """Run ``model`` (eval mode, its boolean mask) over ``dataset`` through the project's evaluator.
+
+    Returns:
+        ``{subject: {"slice": (S,) int, "image", "zero_filled", "recon": (S, H, W) float32, "label", "pred":
+        (S, H, W) int64 or None}}``, slices in dataset order.
+    """
+    parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    evaluator = SemuNetEvaluator(device=device, val_data_loader=make_loader(dataset, batch_size, 0), network=model)
+
+    @evaluator.on(Events.ITERATION_COMPLETED)
+    def _keep(engine) -> None:
+        out = engine.state.output
+        for i, subject in enumerate(out[SUBJECT]):
+            parts[subject]["slice"].append(int(out["slice"][i]))
+            for key in _ARRAYS:
+                value = out[key]
+                parts[subject][key].append(None if value is None else value[i, 0].detach().cpu())
+
+    evaluator.run()
+    volumes = {}
+    for subject, p in parts.items():
+        volumes[subject] = {"slice": np.asarray(p["slice"])}
+        for key in _ARRAYS:
+            values = p[key]
+            volumes[subject][str(key)] = None if values[0] is None else torch.stack(values).numpy()
+    return volumes
+
+
+def _slice_dice(pred: np.ndarray, label: np.ndarray, num_classes: int) -> float | None:
+    scores = dice_per_class(torch.as_tensor(pred), torch.as_tensor(label), num_classes, ignore_index=IGNORE_INDEX)
+    scores = scores[~torch.isnan(scores)]
+    return float(scores.mean()) if scores.numel() else None
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def score_slices(volumes: dict[str, dict], num_classes: int | None, recon_scores: bool = True) -> dict[str, list]:
+    """PSNR, SSIM (``data_range`` = the subject's reference volume max, as the per-volume scores) and mean
+    foreground Dice (classes present in the slice's reference or prediction) of every test slice.
+
+    Args:
+        volumes: from :func:`collect_test_volumes`.
+        num_classes: segmentation classes, or None to skip Dice.
+        recon_scores: False for methods that do not reconstruct (``fullysampled``).
+
+    Returns:
+        lists of equal length: ``subject``, ``slice``, and ``psnr``/``ssim``/``dice`` (None where undefined,
+        e.g. a slice without any tissue has no Dice).
+    """
+    table: dict[str, list] = defaultdict(list)
+    for subject in sorted(volumes):
+        v = volumes[subject]
+        data_range = float(v["image"].max())
+        for i, z in enumerate(v["slice"]):
+            table["subject"].append(subject)
+            table["slice"].append(int(z))
+            if recon_scores:
+                table["psnr"].append(_finite(psnr(v["recon"][i], v["image"][i], data_range=data_range)))
+                table["ssim"].append(_finite(ssim(v["recon"][i], v["image"][i], data_range=data_range)))
+            if num_classes is not None and v["pred"] is not None:
+                table["dice"].append(_slice_dice(v["pred"][i], v["label"][i], num_classes))
+    return dict(table)
+
+
+def figure_slice(volumes: dict[str, dict]) -> tuple[str, int]:
+    """The slice shown in the figures: of the first test subject, the one with the most labelled tissue."""
+    subject = sorted(volumes)[0]
+    label = volumes[subject]["label"]
+    tissue = ((label > 0) & (label != IGNORE_INDEX)).reshape(len(label), -1).sum(axis=1)
+    return subject, int(np.argmax(tissue))
+
+
+def save_figure_slice(volumes: dict[str, dict], path: str | Path, num_classes: int | None) -> Path:
+    """Write the figure slice's arrays and its PSNR / SSIM / Dice to ``path`` (.npz)."""
+    subject, i = figure_slice(volumes)
+    v = volumes[subject]
+    arrays = {str(k): v[str(k)][i] for k in _ARRAYS if v[str(k)] is not None}
+    data_range = float(v["image"].max())
+    scores = {
+        "psnr": psnr(v["recon"][i], v["image"][i], data_range=data_range),
+        "ssim": ssim(v["recon"][i], v["image"][i], data_range=data_range),
+        "dice": _slice_dice(v["pred"][i], v["label"][i], num_classes) if "pred" in arrays and num_classes else None,
+    }
+    extra = {k: np.float64(np.nan if s is None else s) for k, s in scores.items()}
+    meta = {"subject": np.asarray(subject), "slice": np.int64(v["slice"][i])}
+    return atomic_write(path, lambda p: np.savez_compressed(p, **arrays, **extra, **meta))

@@ -1,0 +1,108 @@
+"""The grid's rows, cells and per-cell configuration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from semunet_monai.config import load_config
+from semunet_monai.engines.builders import build_model
+from semunet_monai.reproduce.grid import (
+    GRID_EPOCHS,
+    PAPER_ROWS,
+    ROWS,
+    VD_CENTRE_SHARE,
+    Cell,
+    centre_radius,
+    make_cells,
+    rate_tag,
+)
+from semunet_monai.reproduce.runner import grid_config
+
+
+def test_cells_cover_every_row_rate_and_seed_once():
+    cells = make_cells([0.05, 0.1, 0.2], seeds=2)
+    per_rate = [r for r in ROWS.values() if r.per_rate]
+    assert len(cells) == 2 * (3 * len(per_rate) + 1)
+    assert len({(c.row, c.rate, c.seed) for c in cells}) == len(cells)
+    assert len({c.folder for c in cells}) == len(cells)
+    assert [c.rate for c in cells if c.row == "semunet" and c.seed == 0] == [0.2, 0.1, 0.05]  # the paper's order
+    assert [c.rate for c in cells if c.row == "fullysampled"] == [None, None]
+    assert {c.seed for c in cells} == {0, 1}
+
+
+def test_the_paper_rows_are_its_eight_columns_plus_loupe_seg():
+    assert len(PAPER_ROWS) == 8
+    assert {ROWS[r].method for r in PAPER_ROWS} == {"baseline", "liu", "mdrecon", "loupe_seg", "semunet"}
+    # the paper's 'Random' column is variable density (it beats radial at 5 % in the paper's Table 1)
+    assert ROWS["baseline_random"].mask_kind == "gaussian" and ROWS["baseline_uniform"].mask_kind == "random"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rates": [0.1], "seeds": 1, "rows": ["semunet", "nope"]}, "'rows'"),
+        ({"rates": [], "seeds": 1}, "'rates'"),
+        ({"rates": [0.1, 1.0], "seeds": 1}, "'rates'"),
+        ({"rates": [0.1, 0.1], "seeds": 1}, "twice"),
+        ({"rates": [0.1], "seeds": 0}, "'seeds'"),
+    ],
+)
+def test_bad_grid_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_cells(**kwargs)
+
+
+def test_rate_tags():
+    assert [rate_tag(r) for r in (0.05, 0.1, 0.2, None)] == ["a05", "a10", "a20", "full"]
+
+
+def _mask(cell: Cell, shape=(96, 96)):
+    config = load_config("cpu", overrides=cell.overrides(shape))
+    return config, build_model(config, 8, shape).operator.mask
+
+
+def test_random_column_has_no_forced_centre_and_vd_centre_row_spends_a_quarter_of_the_budget_there():
+    shape = (96, 96)
+    config, random_mask = _mask(Cell("baseline_random", 0.1, 0), shape)
+    assert config.sampling.acs is None and config.sampling.mask_kind == "gaussian"
+    config, vd = _mask(Cell("baseline_vdcentre", 0.1, 0), shape)
+    radius = centre_radius(0.1, shape)
+    assert config.sampling.acs == pytest.approx(radius)
+    assert math.pi * radius**2 == pytest.approx(VD_CENTRE_SHARE * 0.1 * 96 * 96)
+    yy, xx = np.meshgrid(np.arange(96) - 48, np.arange(96) - 48, indexing="ij")
+    disc = torch.as_tensor(yy**2 + xx**2 <= (radius - 1) ** 2)  # pixels well inside the disc (DC at index 48)
+    assert vd[disc].all(), "the centre disc must be fully sampled"
+    assert not random_mask[disc].all(), "the paper's Random pattern has no forced centre"
+    for mask in (random_mask, vd):
+        assert int(mask.sum()) == round(0.1 * 96 * 96)
+
+
+def test_seeds_change_training_and_fixed_patterns_and_learned_rows_keep_the_preset_centre():
+    _, m0 = _mask(Cell("baseline_uniform", 0.1, 0))
+    _, m1 = _mask(Cell("baseline_uniform", 0.1, 1))
+    assert not np.array_equal(m0.numpy(), m1.numpy())
+    config = load_config("cpu", overrides=Cell("semunet", 0.05, 3).overrides((96, 96)))
+    assert config.train.seed == 3 and config.sampling.rate == 0.05
+    assert config.sampling.acs == load_config("cpu").sampling.acs and config.train.method == "semunet"
+
+
+def test_grid_budget_then_user_yaml_then_arguments(tmp_path):
+    assert GRID_EPOCHS["cpu"] is not None
+    base = grid_config("cpu")
+    assert (base.train.epochs, base.train.finetune_epochs) == GRID_EPOCHS["cpu"]
+    assert base.data.root is None
+    paper = grid_config("paper")
+    assert (paper.train.epochs, paper.train.finetune_epochs) == (600, 500)  # the paper's own budget
+    yaml_file = tmp_path / "mine.yaml"
+    yaml_file.write_text("train:\n  epochs: 7\n")
+    mine = grid_config("cpu", config_file=yaml_file)
+    assert (mine.train.epochs, mine.train.finetune_epochs) == (7, GRID_EPOCHS["cpu"][1])
+    args = grid_config("cpu", data_root="/data/mrb", config_file=yaml_file, epochs=3, finetune_epochs=2)
+    assert (args.train.epochs, args.train.finetune_epochs, args.data.root) == (3, 2, "/data/mrb")
+    yaml_file.write_text("train:\n  epoch: 7\n")
+    with pytest.raises(ValueError, match="mine.yaml.*train.epoch"):
+        grid_config("cpu", config_file=yaml_file)

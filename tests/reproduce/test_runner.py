@@ -1,0 +1,117 @@
+"""The grid runner end to end on the tiny preset: training, scoring, results.json, resume and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from semunet_monai.cli import main
+from semunet_monai.reproduce import runner
+from semunet_monai.reproduce.grid import Cell
+
+
+def _config(tmp_path, demo_dir, **data):
+    lines = ["data:", f"  demo_dir: {demo_dir}"] + [f"  {k}: {v}" for k, v in data.items()]
+    path = tmp_path / "grid.yaml"
+    path.write_text("\n".join(lines + ["train:", "  threads: 1"]) + "\n")
+    return path
+
+
+ROWS = ["semunet", "baseline_random", "fullysampled"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory, demo_dir):
+    tmp = tmp_path_factory.mktemp("grid")
+    config = _config(tmp, demo_dir)
+    out = tmp / "out"
+    results = runner.run_grid(out, [0.1], preset="tiny", rows=ROWS, config_file=config, progress=False, report=False)
+    return out, config, results
+
+
+def test_every_cell_is_trained_scored_and_recorded(grid):
+    out, _, results = grid
+    assert [c["row"] for c in results["cells"]] == ROWS and results["cells_missing"] == []
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
+    cells = {c["row"]: c for c in results["cells"]}
+    semunet = cells["semunet"]
+    assert semunet["mask_rate"] == pytest.approx(round(0.1 * 48 * 48) / (48 * 48))  # the top-n boolean mask
+    n_slices = len(semunet["per_slice"]["slice"])
+    assert n_slices == 10  # the tiny demo subject's slices
+    assert all(len(v) == n_slices for c in results["cells"] for v in c["per_slice"].values())
+    assert all(np.isfinite(semunet["per_slice"]["psnr"]))
+    test_metrics = json.loads((out / semunet["folder"] / "test_metrics.json").read_text())["mean"]
+    assert semunet["mean"]["psnr"] == pytest.approx(test_metrics["psnr"])
+    full = cells["fullysampled"]
+    assert full["rate"] is None and full["mask_rate"] is None
+    assert "psnr" not in full["mean"] and "psnr" not in full["per_slice"] and "dice" in full["per_slice"]
+    assert cells["baseline_random"]["acs"] is None and cells["baseline_random"]["mask_kind"] == "gaussian"
+    assert all(c["seconds"] > 0 for c in results["cells"]) and results["wall_seconds"] > 0
+    assert results["versions"]["torch"] and len(results["class_names"]) == 7
+    with np.load(out / semunet["folder"] / "figure_slice.npz") as z:
+        assert {"image", "zero_filled", "recon", "label", "pred", "psnr", "ssim", "dice"} <= set(z.files)
+
+
+def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monkeypatch):
+    out, config, results = grid
+    trained = []
+    real_train = runner.train
+
+    def counting_train(cfg, run_dir, resume=False, progress=True):
+        trained.append((cfg.train.method, cfg.sampling.mask_kind))
+        return real_train(cfg, run_dir, resume=resume, progress=progress)
+
+    monkeypatch.setattr(runner, "train", counting_train)
+    again = runner.run_grid(out, [0.1], preset="tiny", rows=ROWS, config_file=config, progress=False, report=False)
+    assert trained == [] and [c["per_slice"] for c in again["cells"]] == [c["per_slice"] for c in results["cells"]]
+    more = runner.run_grid(
+        out, [0.1], preset="tiny", rows=[*ROWS, "baseline_uniform"], config_file=config, progress=False, report=False
+    )
+    assert trained == [("baseline", "random")] and len(more["cells"]) == 4
+
+
+def test_changed_settings_for_a_finished_cell_are_refused(grid):
+    out, config, _ = grid
+    with pytest.raises(ValueError, match=r"cells/semunet/a10/seed0.*other settings"):
+        runner.run_grid(out, [0.1], preset="tiny", rows=ROWS, config_file=config, epochs=2, report=False)
+
+
+def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_score_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
+    cell_dir = out / Cell("semunet", 0.1, 0).folder
+    assert (cell_dir / "model.pt").is_file() and not (cell_dir / "cell.json").exists()
+    monkeypatch.undo()
+    calls = []
+    real_train = runner.train
+    monkeypatch.setattr(
+        runner, "train", lambda cfg, d, resume, progress: calls.append(resume) or real_train(cfg, d, resume, progress)
+    )
+    results = runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
+    assert calls == [True] and (cell_dir / "cell.json").is_file() and len(results["cells"]) == 1
+
+
+def test_a_grid_without_test_subjects_is_refused_before_training(tmp_path, demo_dir):
+    config = _config(tmp_path, demo_dir, n_test=0)
+    with pytest.raises(ValueError, match="test subjects"):
+        runner.run_grid(tmp_path / "out", [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
+    assert not (tmp_path / "out" / "cells").exists()
+
+
+def test_cli_reproduce_help_and_bad_arguments(capsys, tmp_path, caplog):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--help"])
+    assert exit_info.value.code == 0 and "--seeds" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--demo", "--out", str(tmp_path / "o"), "--rows", "nope"])
+    assert exit_info.value.code == 2 and "nope" in capsys.readouterr().err
+    assert main(["reproduce", "--demo", "--out", str(tmp_path / "o"), "--rates", "0.1", "1.5"]) == 1
+    assert "'rates'" in caplog.text and not (tmp_path / "o").exists()
