@@ -25,6 +25,7 @@ __all__ = [
     "PRESETS",
     "preset_path",
     "load_config",
+    "read_yaml",
     "config_from_dict",
 ]
 
@@ -176,7 +177,8 @@ def config_from_dict(values: dict, base: ExperimentConfig | None = None, source:
     return config
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """The mapping in a YAML config file; errors name the file."""
     if not path.is_file():
         raise ValueError(f"{path}: config file not found.")
     try:
@@ -201,9 +203,9 @@ def load_config(
     config = ExperimentConfig()
     if preset is not None:
         path = preset_path(preset)
-        config = config_from_dict(_read_yaml(path), config, source=str(path))
+        config = config_from_dict(read_yaml(path), config, source=str(path))
     if config_file is not None:
-        config = config_from_dict(_read_yaml(Path(config_file)), config, source=str(config_file))
+        config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
     if overrides:
         config = config_from_dict(overrides, config, source="overrides")
     return config

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from semunet_monai.reproduce.grid import rate_tag
-from semunet_monai.reproduce.stats import BASELINE_ROWS, FIXED_ROWS, PAPER_BASELINES, summary_mean
+from semunet_monai.reproduce.stats import FIXED_ROWS, PAPER_BASELINES, best_row, summary_mean
 
 __all__ = ["CLAIM_PSNR", "CLAIM_DICE", "orderings"]
 
@@ -14,12 +14,11 @@ CLAIM_PSNR = "learned masks above fixed ones in PSNR"
 CLAIM_DICE = "SemuNet >= LOUPE-Seg >= Baseline in Dice"
 
 
-def _ci_text(comps: Iterable[Mapping], rate: float, metric: str, a: str, b_rows: Iterable[str], unit: str) -> str:
-    """The bootstrap interval of the comparison ``a`` − one of ``b_rows`` at ``rate``, as text ('' if absent)."""
+def _ci_text(comps: Iterable[Mapping], rate: float, metric: str, a: str, b: str | None, unit: str) -> str:
+    """The bootstrap interval of the comparison ``a`` − ``b`` at ``rate``, as text ('' if it was not made)."""
     scale = 100.0 if metric in ("ssim", "dice") else 1.0
-    b_rows = tuple(b_rows)
     for c in comps:
-        if rate_tag(c["rate"]) == rate_tag(rate) and c["metric"] == metric and c["a"] == a and c["b"] in b_rows:
+        if rate_tag(c["rate"]) == rate_tag(rate) and c["metric"] == metric and (c["a"], c["b"]) == (a, b):
             excludes = "excludes 0" if c["low"] > 0 or c["high"] < 0 else "includes 0"
             return (
                 f"bootstrap {c['label']}: {scale * c['diff']:+.2f}{unit} "
@@ -34,6 +33,7 @@ def _psnr_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | N
     fixed = {r: m for r in FIXED_ROWS if (m := summary_mean(summary, r, tag, "psnr")) is not None}
     if not fixed or any(v is None for v in learned.values()):
         return None
+    top = best_row(summary, FIXED_ROWS, tag, "psnr")
     names = {"semunet": "SemuNet", "loupe_seg": "LOUPE"}
     parts, holds = [], True
     for row, value in learned.items():
@@ -43,20 +43,17 @@ def _psnr_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | N
             by = ", ".join(f"{f} {m:.2f} dB (by {m - value:.2f} dB)" for f, m in beaten.items())
             parts.append(f"{names[row]} {value:.2f} dB is not above {by}")
         else:
-            top = max(fixed, key=fixed.__getitem__)
             parts.append(
                 f"{names[row]} {value:.2f} dB > best fixed {top} {fixed[top]:.2f} dB (+{value - fixed[top]:.2f})"
             )
-        parts.append(_ci_text(comps, rate, "psnr", row, BASELINE_ROWS, " dB"))
+        parts.append(_ci_text(comps, rate, "psnr", row, top, " dB"))
     return {"claim": CLAIM_PSNR, "rate": rate, "holds": holds, "detail": "; ".join(p for p in parts if p)}
 
 
 def _dice_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | None:
     tag = rate_tag(rate)
-    semunet, loupe = (
-        summary_mean(summary, "semunet", tag, "mean_dice"),
-        summary_mean(summary, "loupe_seg", tag, "mean_dice"),
-    )
+    semunet = summary_mean(summary, "semunet", tag, "mean_dice")
+    loupe = summary_mean(summary, "loupe_seg", tag, "mean_dice")
     bases = {r: m for r in PAPER_BASELINES if (m := summary_mean(summary, r, tag, "mean_dice")) is not None}
     if semunet is None or loupe is None or not bases:
         return None
@@ -64,7 +61,9 @@ def _dice_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | N
     violations += [f"LOUPE-Seg {100 * loupe:.2f} % < {r} {100 * m:.2f} %" for r, m in bases.items() if loupe < m]
     chain = ", ".join(f"{r} {100 * m:.2f} %" for r, m in bases.items())
     head = "; ".join(violations) or f"SemuNet {100 * semunet:.2f} % >= LOUPE-Seg {100 * loupe:.2f} % >= {chain}"
-    parts = [head] + [_ci_text(comps, rate, "dice", "semunet", b, " points") for b in (["loupe_seg"], BASELINE_ROWS)]
+    top = best_row(summary, PAPER_BASELINES, tag, "mean_dice")
+    cis = [("semunet", "loupe_seg"), ("loupe_seg", top)]
+    parts = [head] + [_ci_text(comps, rate, "dice", a, b, " points") for a, b in cis]
     return {"claim": CLAIM_DICE, "rate": rate, "holds": not violations, "detail": "; ".join(p for p in parts if p)}
 
 

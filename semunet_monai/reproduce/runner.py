@@ -23,19 +23,20 @@ import numpy as np
 import torch
 import yaml
 
-from ..config import ExperimentConfig, _read_yaml, config_from_dict, load_config
+from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..engines.evaluation import load_trained_model
 from ..engines.handlers import save_json_atomic
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from .grid import GRID_EPOCHS, Cell, make_cells
-from .scoring import collect_test_volumes, save_figure_slice, score_slices
+from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices
 
-__all__ = ["grid_config", "run_grid", "collect_results", "versions"]
+__all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
 
 logger = logging.getLogger(__name__)
 
 CELL_FILE = "cell.json"
+ELAPSED_FILE = "elapsed.json"
 
 
 def grid_config(
@@ -53,7 +54,7 @@ def grid_config(
     if budget is not None:
         config = config_from_dict({"train": {"epochs": budget[0], "finetune_epochs": budget[1]}}, config, "grid budget")
     if config_file is not None:
-        config = config_from_dict(_read_yaml(Path(config_file)), config, source=str(config_file))
+        config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
     train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device}
     overrides = {"train": {k: v for k, v in train.items() if v is not None}}
     if data_root is not None:
@@ -78,14 +79,47 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _check_finished(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
-    """A finished cell counts only if it was trained with the settings asked for now."""
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    if saved != yaml.safe_load(yaml.safe_dump(config.to_dict(), sort_keys=False)):
+def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
+    """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return
+    if yaml.safe_load(path.read_text()) != yaml.safe_load(yaml.safe_dump(config.to_dict(), sort_keys=False)):
         raise ValueError(
             f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
-            f"--out folder for a grid with different settings."
+            f"--out folder for a grid with different settings. Nothing was trained."
         )
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be new, empty or an earlier grid's folder: the report never overwrites a user's files."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out must be a folder, got a file.")
+    if out.is_dir() and any(out.iterdir()) and not (out / "cells").is_dir():
+        raise ValueError(
+            f"{out}: the folder is not empty and holds no reproduction grid (no cells/ folder); choose a new or "
+            f"empty --out, or the folder of an earlier grid to resume it."
+        )
+
+
+def _cells_on_disk(out: Path) -> list[Cell]:
+    """Finished cells already in ``out`` (an earlier invocation may have asked for other rows, rates or seeds)."""
+    found = []
+    for path in sorted((out / "cells").glob(f"*/*/seed*/{CELL_FILE}")):
+        try:
+            record = json.loads(path.read_text())
+            cell = Cell(record["row"], record["rate"], int(record["seed"]))
+            cell.spec  # noqa: B018  (an unknown row raises KeyError)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a cell record of this grid ({type(err).__name__}: {err}).") from None
+        found.append(cell)
+    return found
+
+
+def _elapsed(run_dir: Path) -> float:
+    """Seconds an interrupted cell already spent in earlier invocations."""
+    path = run_dir / ELAPSED_FILE
+    return float(json.loads(path.read_text())["seconds"]) if path.is_file() else 0.0
 
 
 def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConfig, seconds: float) -> dict:
@@ -112,6 +146,7 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
         "per_slice": per_slice,
         "mask_rate": float(np.load(mask_path).mean()) if mask_path.is_file() else None,
         "seconds": round(seconds, 1),
+        "scoring": SCORING_VERSION,
         "epochs": {"epochs": config.train.epochs, "finetune_epochs": config.train.finetune_epochs},
     }
     save_json_atomic(record, run_dir / CELL_FILE)
@@ -129,7 +164,7 @@ def collect_results(out: Path, cells: list[Cell], settings: dict, class_names: l
         "class_names": class_names,
         "cells": records,
         "cells_missing": [c.name for c, f in zip(cells, files) if not f.is_file()],
-        "wall_seconds": round(sum(r["seconds"] for r in records), 1),
+        "wall_seconds": round(sum(r["seconds"] for r in records), 1),  # the cells' training + scoring, summed
         "metrics_convention": (
             "per volume, mean over test subjects; PSNR/SSIM data_range = reference volume max, SSIM 2-D per slice "
             "averaged; Dice per class excludes background; per-slice scores use the same volume data_range"
@@ -170,60 +205,75 @@ def run_grid(
         the content of ``results.json``.
     """
     out = Path(out)
-    cells = make_cells(list(rates), int(seeds), rows)
+    requested = make_cells(list(rates), int(seeds), rows)
     base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device)
+    _check_out(out)
+    cells = list(dict.fromkeys(requested + _cells_on_disk(out)))  # the report covers the whole folder
     size = base.data.spatial_size
     configs = [config_from_dict(c.overrides((size, size)), base, source=f"cell {c.name}") for c in cells]
-    for config in configs:
-        check_settings(config)  # every cell's settings are valid before the first one trains
+    for cell, config in zip(cells, configs):
+        check_settings(config)  # every cell's settings are valid, and match its saved run, before any training
+        _check_saved(cell, config, out / cell.folder)
     settings = {
-        "rates": sorted((float(r) for r in rates), reverse=True),
-        "seeds": list(range(int(seeds))),
+        "rates": sorted({c.rate for c in cells if c.rate is not None}, reverse=True),
+        "seeds": sorted({c.seed for c in cells}),
         "preset": preset,
-        "rows": [r for r in dict.fromkeys(c.row for c in cells)],
+        "rows": list(dict.fromkeys(c.row for c in cells)),
         "data": str(data_root) if data_root is not None else "demo",
         "epochs": base.train.epochs,
         "finetune_epochs": base.train.finetune_epochs,
         "spatial_size": size,
         "config_file": str(config_file) if config_file else None,
     }
+    records = {c: json.loads(p.read_text()) for c in cells if (p := out / c.folder / CELL_FILE).is_file()}
+    pending = [c for c in cells if c not in records]
+    stale = [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]
+    logger.info(
+        "grid in %s: %d cells, %d finished, %d to train, %d to score again",
+        out,
+        len(cells),
+        len(records),
+        len(pending),
+        len(stale),
+    )
     out.mkdir(parents=True, exist_ok=True)
     data: RunData | None = None
-    pending = [i for i, c in enumerate(cells) if not (out / c.folder / CELL_FILE).is_file()]
-    logger.info(
-        "grid: %d cells, %d finished, %d to train, in %s", len(cells), len(cells) - len(pending), len(pending), out
-    )
-    done = len(cells) - len(pending)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(cells), initial=done, desc="grid", unit="cell", disable=not progress)
+    bar = tqdm(total=len(cells), initial=len(records), desc="grid", unit="cell", disable=not progress)
     start, trained = time.time(), 0
     try:
-        for i, (cell, config) in enumerate(zip(cells, configs)):
+        for cell, config in zip(cells, configs):
             run_dir = out / cell.folder
-            if i not in pending:
-                _check_finished(cell, config, run_dir)
+            if cell not in pending and cell not in stale:
                 continue
-            bar.set_postfix_str(cell.name)
             if data is None:
                 data = prepare_data(base)
                 if data.test is None:
                     raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
-            t0 = time.time()
-            resume = run_dir.is_dir() and any(run_dir.iterdir())
-            train(config, run_dir, resume=resume, progress=False)
-            _score_cell(cell, run_dir, data, config, time.time() - t0)
+            if cell in stale:  # trained, but scored by an older version of the per-slice scores
+                _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
+                continue
+            bar.set_postfix_str(cell.name)
+            t0, before = time.time(), _elapsed(run_dir)
+            try:
+                resume = run_dir.is_dir() and any(run_dir.iterdir())
+                train(config, run_dir, resume=resume, progress=False)
+                _score_cell(cell, run_dir, data, config, before + time.time() - t0)
+            except BaseException:
+                if run_dir.is_dir():  # an interrupted cell keeps the time it has spent
+                    save_json_atomic({"seconds": before + time.time() - t0}, run_dir / ELAPSED_FILE)
+                raise
             trained += 1
             bar.update(1)
             left = len(pending) - trained
-            per_cell = (time.time() - start) / trained
             logger.info(
                 "cell %s done in %.0f s; %d of %d cells left, about %.0f min",
                 cell.name,
                 time.time() - t0,
                 left,
                 len(cells),
-                left * per_cell / 60,
+                left * (time.time() - start) / trained / 60,
             )
             save_json_atomic(collect_results(out, cells, settings, data.scheme.class_names[1:]), out / "results.json")
     finally:
@@ -235,6 +285,7 @@ def run_grid(
     else:
         class_names = data.scheme.class_names[1:]
     results = collect_results(out, cells, settings, class_names)
+    results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:
         write_report(results, out)

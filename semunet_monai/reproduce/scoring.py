@@ -24,7 +24,11 @@ from ..keys import Keys
 from ..metrics import dice_per_class, psnr, ssim
 from ..networks.semunet import SemuNet
 
-__all__ = ["collect_test_volumes", "score_slices", "figure_slice", "save_figure_slice"]
+__all__ = ["SCORING_VERSION", "collect_test_volumes", "score_slices", "figure_slice", "save_figure_slice"]
+
+# bumped when per-slice scoring changes; finished cells scored by an older version are scored again
+# (2: slices without reference tissue have no Dice for any method)
+SCORING_VERSION = 2
 
 _ARRAYS = (Keys.IMAGE, Keys.ZERO_FILLED, Keys.RECON, Keys.LABEL, Keys.PRED)
 
@@ -59,6 +63,10 @@ def collect_test_volumes(model: SemuNet, dataset, device: torch.device, batch_si
 
 
 def _slice_dice(pred: np.ndarray, label: np.ndarray, num_classes: int) -> float | None:
+    """Mean Dice over the classes in the slice's reference or prediction; None for a slice without reference
+    tissue, whatever the method predicts there, so that every method is scored on the same slices."""
+    if not ((label > 0) & (label != IGNORE_INDEX)).any():
+        return None
     scores = dice_per_class(torch.as_tensor(pred), torch.as_tensor(label), num_classes, ignore_index=IGNORE_INDEX)
     scores = scores[~torch.isnan(scores)]
     return float(scores.mean()) if scores.numel() else None
@@ -78,8 +86,8 @@ def score_slices(volumes: dict[str, dict], num_classes: int | None, recon_scores
         recon_scores: False for methods that do not reconstruct (``fullysampled``).
 
     Returns:
-        lists of equal length: ``subject``, ``slice``, and ``psnr``/``ssim``/``dice`` (None where undefined,
-        e.g. a slice without any tissue has no Dice).
+        lists of equal length: ``subject``, ``slice``, and ``psnr``/``ssim``/``dice`` (None where undefined:
+        a slice without reference tissue has no Dice).
     """
     table: dict[str, list] = defaultdict(list)
     for subject in sorted(volumes):

@@ -23,6 +23,8 @@ __all__ = [
     "PAPER_BASELINES",
     "summarise",
     "summary_mean",
+    "best_row",
+    "comparison_pairs",
     "slice_values",
     "paired_bootstrap",
     "comparisons",
@@ -194,22 +196,24 @@ def paired_bootstrap(
 
 
 def summary_mean(summary: Mapping, row: str, tag: str, metric: str) -> float | None:
+    """The mean over seeds of ``metric`` for ``row`` at rate tag ``tag`` in a :func:`summarise` output, or None."""
     return ((summary.get(row) or {}).get(tag) or {}).get(metric, {}).get("mean")
 
 
-def _best_row(summary: Mapping, rows: Iterable[str], tag: str, metric: str) -> str | None:
-    """The row of ``rows`` with the highest summary mean of ``metric`` at ``tag`` (None if none has one)."""
+def best_row(summary: Mapping, rows: Iterable[str], tag: str, metric: str) -> str | None:
+    """The row of ``rows`` with the highest summary mean of ``metric`` at rate tag ``tag`` (None if none has one)."""
     found = {r: m for r in rows if (m := summary_mean(summary, r, tag, metric)) is not None}
     return max(found, key=found.__getitem__) if found else None
 
 
-def _label(a: str, b: str, metric: str, best: bool) -> str:
-    names = {"semunet": "SemuNet", "loupe_seg": "LOUPE-Seg" if metric == "dice" else "LOUPE"}
-    second = f"best fixed Baseline ({ROWS[b].pattern})" if best else names[b]
-    return f"{names[a]} − {second}"
+def _name(row: str, metric: str) -> str:
+    if row == "loupe_seg":
+        return "LOUPE-Seg" if metric == "dice" else "LOUPE"
+    spec = ROWS[row]
+    return spec.label if spec.method in ("semunet",) else f"{spec.label} {spec.pattern}"
 
 
-def _compare(cells: list[Mapping], a: str, b: str, rate: float, metric: str, best: bool, **boot) -> dict | None:
+def _compare(cells: list[Mapping], a: str, b: str, rate: float, metric: str, role: str, **boot) -> dict | None:
     keys_a, values_a = slice_values(cells, a, rate, metric)
     keys_b, values_b = slice_values(cells, b, rate, metric)
     by_key = dict(zip(keys_b, values_b))
@@ -217,16 +221,35 @@ def _compare(cells: list[Mapping], a: str, b: str, rate: float, metric: str, bes
     if sum(x is not None and y is not None for x, y in zip(values_a, paired_b)) < 2:
         return None
     result = paired_bootstrap(values_a, paired_b, **boot)
-    return {"rate": rate, "metric": metric, "a": a, "b": b, "label": _label(a, b, metric, best), **result}
+    qualifier = {"pair": "", "best_fixed": "best fixed: ", "best_baseline": "best Baseline: "}[role]
+    label = f"{_name(a, metric)} − {qualifier}{_name(b, metric)}"
+    return {"rate": rate, "metric": metric, "a": a, "b": b, "role": role, "label": label, **result}
+
+
+def comparison_pairs(summary: Mapping, tag: str, metric: str) -> list[tuple[str, str, str]]:
+    """The ``(a, b, role)`` pairs compared at rate tag ``tag`` for ``metric`` (see :func:`comparisons`)."""
+    measure = SUMMARY_METRIC[metric]
+    fixed = best_row(summary, FIXED_ROWS, tag, measure)
+    baseline = best_row(summary, BASELINE_ROWS, tag, measure)
+    pairs = [("semunet", "loupe_seg", "pair"), ("semunet", fixed, "best_fixed")]
+    if metric == "dice":
+        pairs.append(("loupe_seg", best_row(summary, PAPER_BASELINES, tag, measure), "best_baseline"))
+    else:
+        pairs.append(("loupe_seg", fixed, "best_fixed"))
+    if baseline != fixed:
+        pairs.append(("semunet", baseline, "best_baseline"))
+    return [(a, b, role) for a, b, role in pairs if b is not None]
 
 
 def comparisons(cells: Iterable[Mapping], rates: Iterable[float], n_boot: int = 10000, seed: int = 0) -> list[dict]:
-    """Paired bootstrap comparisons over test slices, per rate.
+    """Paired bootstrap comparisons over test slices, per rate: the differences the paper's orderings rest on.
 
-    For each rate: SemuNet − LOUPE-Seg on ``psnr``, ``ssim`` and ``dice``; SemuNet − the best fixed Baseline on the
-    same metrics; LOUPE − the best fixed Baseline on ``psnr`` and ``ssim``. The best fixed Baseline is, per metric,
-    the baseline row (:data:`BASELINE_ROWS`) with the highest summary mean at that rate (``mean_dice`` for
-    ``dice``). A comparison is left out when a row is missing or fewer than 2 slices pair up.
+    For each rate and metric (``psnr``, ``ssim``, ``dice``): SemuNet − LOUPE(-Seg); SemuNet − the best fixed-mask
+    row (:data:`FIXED_ROWS`: Baseline, Liu et al. and MD-Recon-Net with any fixed pattern); for PSNR and SSIM also
+    LOUPE − the best fixed-mask row; for Dice LOUPE-Seg − the better of the paper's two Baseline columns
+    (:data:`PAPER_BASELINES`); and SemuNet − the best Baseline row (:data:`BASELINE_ROWS`: the same networks, only
+    the mask differs) when that is not already the best fixed row. "Best" is the highest summary mean at that
+    rate (``mean_dice`` for ``dice``). A comparison is left out when a row is missing or fewer than 2 slices pair.
 
     Args:
         cells: the grid's cells.
@@ -235,20 +258,16 @@ def comparisons(cells: Iterable[Mapping], rates: Iterable[float], n_boot: int = 
         seed: bootstrap seed (the same for every comparison).
 
     Returns:
-        One dict per comparison: ``rate``, ``metric``, ``a``, ``b`` (row keys), ``label`` (e.g.
-        ``"SemuNet − LOUPE-Seg"``) and the fields of :func:`paired_bootstrap`.
+        One dict per comparison: ``rate``, ``metric``, ``a``, ``b`` (row keys), ``role`` (``pair``, ``best_fixed``
+        or ``best_baseline``), ``label`` (e.g. ``"SemuNet − best fixed: MD-Recon-Net Random"``) and the fields of
+        :func:`paired_bootstrap`.
     """
     cells = _check_cells(cells)
     summary = summarise(cells)
     out = []
     for rate in rates:
-        tag = rate_tag(rate)
         for metric in SLICE_METRICS:
-            best = _best_row(summary, BASELINE_ROWS, tag, SUMMARY_METRIC[metric])
-            pairs = [("semunet", "loupe_seg", False), ("semunet", best, True)]
-            if metric != "dice":
-                pairs.append(("loupe_seg", best, True))
-            for a, b, is_best in pairs:
-                if b is not None and (comp := _compare(cells, a, b, rate, metric, is_best, n_boot=n_boot, seed=seed)):
+            for a, b, role in comparison_pairs(summary, rate_tag(rate), metric):
+                if comp := _compare(cells, a, b, rate, metric, role, n_boot=n_boot, seed=seed):
                     out.append(comp)
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from semunet_monai.atomic import atomic_write_text
 from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, orderings
-from semunet_monai.reproduce.grid import rate_tag
+from semunet_monai.reproduce.grid import ROWS, rate_tag
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
 from semunet_monai.reproduce.stats import comparisons, summarise
 
@@ -167,7 +167,7 @@ def _comparison_table(comps: list[Mapping], metrics: Sequence[str]) -> str:
         )
     if not rows:
         return "No comparison could be made (rows missing from this grid)."
-    header = ["α", "Metric", "Comparison (a − b)", "Mean Δ", "95% CI", "CI excludes 0", "P(Δ ≤ 0)", "n slices"]
+    header = ["α", "Metric", "Comparison (a − b)", "Mean Δ", "95% CI", "CI excludes 0", "resamples Δ ≤ 0", "n slices"]
     return md_table(header, rows)
 
 
@@ -180,6 +180,35 @@ def _verdicts(items: list[Mapping], claim: str, rates: list[float]) -> str:
         if not found:
             lines.append(f"- {rate_label(rate)}: no verdict (rows missing from this grid)")
     return "\n".join(lines)
+
+
+def _mask_rates(results: Mapping) -> str:
+    """Fixed masks whose effective rate differs from the nominal α (radial spokes cannot hit it exactly)."""
+    off = sorted(
+        {
+            (c["rate"], ROWS[c["row"]].pattern, round(100 * c["mask_rate"], 2))
+            for c in results["cells"]
+            if c.get("rate") and c.get("mask_rate") is not None and abs(c["mask_rate"] - c["rate"]) > 5e-4
+        },
+        key=lambda x: (-x[0], x[1], x[2]),
+    )
+    if not off:
+        return "Every mask samples exactly α of k-space."
+    shown = ", ".join(f"{pattern} {m:.2f} % at α = {rate_label(a)}" for a, pattern, m in off)
+    return f"Masks whose effective rate differs from α: {shown}; all others sample exactly α."
+
+
+_CAVEATS = (
+    "The intervals are conditional on the trained models: they resample the test slices (from the test subjects "
+    "listed below; neighbouring slices are not independent, so the intervals are too narrow rather than too wide) "
+    "and leave out the spread between training runs; with several seeds, each slice's score is first averaged over "
+    "the seeds. 'resamples Δ ≤ 0' is the share of bootstrap means at or below 0, not a p-value."
+)
+_SELECTION = (
+    "Model selection: SemuNet, Baseline and Liu et al. keep the checkpoint of their last phase with the best "
+    "validation Dice (ReconNet included); LOUPE's and MD-Recon-Net's reconstruction networks are their last-epoch "
+    "weights (their last phase trains only SegNet)."
+)
 
 
 def _budget(results: Mapping) -> str:
@@ -203,8 +232,11 @@ def _recon_markdown(results: Mapping, summary: Mapping, comps: list, items: list
         "fully sampled centre disc: the bar a learned mask must clear.",
         "LOUPE's numbers come from the LOUPE-Seg run's reconstruction (its segmentation phase leaves the mask and "
         "the reconstruction network unchanged).",
+        _mask_rates(results),
+        _SELECTION,
         _budget(results),
         f"Missing cells: {MISSING}. Bootstrap: paired over test slices, 10000 resamples, percentile interval.",
+        _CAVEATS,
     ]
     return "\n\n".join(
         [
@@ -231,9 +263,11 @@ def _seg_markdown(results: Mapping, summary: Mapping, comps: list, items: list, 
         "MD-Recon-Net + SegNet is not in the paper's Table 2. 'Fully sampled' segments the fully sampled images: "
         "an upper bound, the same value on every line.",
         "The bootstrap is paired over test slices; a slice's Dice is the mean over the foreground classes present "
-        "in its reference or prediction.",
+        "in its reference or prediction, and slices without reference tissue are left out for every method.",
+        _SELECTION,
         _budget(results),
         f"Missing cells: {MISSING}.",
+        _CAVEATS,
     ]
     return "\n\n".join(
         [

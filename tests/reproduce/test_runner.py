@@ -73,10 +73,41 @@ def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monk
     assert trained == [("baseline", "random")] and len(more["cells"]) == 4
 
 
-def test_changed_settings_for_a_finished_cell_are_refused(grid):
+def test_changed_settings_are_refused_before_any_cell_trains(grid):
     out, config, _ = grid
-    with pytest.raises(ValueError, match=r"cells/semunet/a10/seed0.*other settings"):
-        runner.run_grid(out, [0.1], preset="tiny", rows=ROWS, config_file=config, epochs=2, report=False)
+    with pytest.raises(ValueError, match=r"cells/semunet/a10/seed0.*other settings.*Nothing was trained"):
+        rows = ["baseline_radial", "semunet"]  # a new cell comes first in the grid's order
+        runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, epochs=2, report=False)
+    assert not (out / "cells" / "baseline_radial").exists()
+
+
+def test_per_slice_scores_agree_with_the_per_volume_scores(grid):
+    _, _, results = grid
+    for cell in results["cells"]:  # one test subject: its volume SSIM is the mean of its slices' SSIM
+        if "ssim" in cell["mean"]:
+            assert np.mean(cell["per_slice"]["ssim"]) == pytest.approx(cell["mean"]["ssim"], abs=1e-5)
+
+
+def test_a_folder_with_other_files_is_refused_and_left_alone(tmp_path, demo_dir):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "mine"
+    out.mkdir()
+    (out / "results.json").write_text("my own results")
+    with pytest.raises(ValueError, match=r"mine: the folder is not empty and holds no reproduction grid"):
+        runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    assert (out / "results.json").read_text() == "my own results"
+
+
+def test_the_report_covers_every_finished_cell_and_old_scores_are_redone(grid, monkeypatch):
+    out, config, results = grid
+    record_path = out / "cells" / "fullysampled" / "full" / "seed0" / "cell.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "scoring": 1, "per_slice": {**record["per_slice"], "dice": []}}))
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("nothing should be trained"))
+    again = runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
+    assert {c["row"] for c in again["cells"]} >= set(ROWS)  # cells of earlier invocations stay in the report
+    rescored = json.loads(record_path.read_text())
+    assert rescored["scoring"] == 2 and rescored["per_slice"]["dice"] == record["per_slice"]["dice"]
 
 
 def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
@@ -90,6 +121,8 @@ def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
         runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
     cell_dir = out / Cell("semunet", 0.1, 0).folder
     assert (cell_dir / "model.pt").is_file() and not (cell_dir / "cell.json").exists()
+    spent = json.loads((cell_dir / "elapsed.json").read_text())["seconds"]
+    assert spent > 0
     monkeypatch.undo()
     calls = []
     real_train = runner.train
@@ -98,6 +131,7 @@ def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
     )
     results = runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
     assert calls == [True] and (cell_dir / "cell.json").is_file() and len(results["cells"]) == 1
+    assert results["cells"][0]["seconds"] >= round(spent, 1)  # the time of both invocations
 
 
 def test_a_grid_without_test_subjects_is_refused_before_training(tmp_path, demo_dir):
@@ -137,3 +171,20 @@ def test_cli_writes_tables_and_figures_that_carry_the_results(tmp_path, demo_dir
     caplog.set_level(logging.INFO, logger="semunet_monai")
     assert main([*args, "--rows", *rows, "--no-progress"]) == 0
     assert "0 to train" in caplog.text
+
+
+def test_several_seeds_give_mean_and_std(tmp_path, demo_dir):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "seeds"
+    results = runner.run_grid(
+        out, [0.1], seeds=2, preset="tiny", rows=["semunet", "baseline_random"], config_file=config, progress=False
+    )
+    assert sorted((c["row"], c["seed"]) for c in results["cells"]) == [
+        ("baseline_random", 0),
+        ("baseline_random", 1),
+        ("semunet", 0),
+        ("semunet", 1),
+    ]
+    psnr = [c["mean"]["psnr"] for c in results["cells"] if c["row"] == "semunet"]
+    assert psnr[0] != psnr[1]  # the seeds differ
+    line = next(x for x in (out / "table_recon.md").read_text().splitlines() if x.startswith("| 10% | PSNR"))
+    assert f"{np.mean(psnr):.2f} ± {np.std(psnr, ddof=1):.2f}" in line

@@ -38,6 +38,8 @@ def test_slice_psnr_uses_the_volume_range_and_dice_is_per_slice():
     assert table["subject"] == ["s1"] * 3 and table["slice"] == [5, 6, 7]
     assert table["dice"][0] == pytest.approx(1.0)
     assert table["dice"][1] is None  # no tissue in the reference nor the prediction
+    volumes["s1"]["pred"][1, :4, :4] = 2  # a false positive on a slice without tissue: still no Dice there
+    assert score_slices(volumes, num_classes=3)["dice"][1] is None
     # slice 2: class 2 has 162 of 324 right (Dice 2*162/(324+162) = 2/3), class 1 is only predicted (Dice 0)
     assert table["dice"][2] == pytest.approx((0.0 + 2 / 3) / 2, abs=1e-6)
     assert all(-1 <= s <= 1 for s in table["ssim"])

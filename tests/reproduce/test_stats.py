@@ -191,11 +191,13 @@ def test_comparisons_pick_best_fixed_baseline_per_metric():
         ("semunet", "baseline_radial", "psnr"),
         ("semunet", "baseline_radial", "ssim"),
         ("semunet", "baseline_random", "dice"),
+        ("loupe_seg", "baseline_random", "dice"),  # LOUPE-Seg >= Baseline: the better paper Baseline column
         ("loupe_seg", "baseline_radial", "psnr"),
         ("loupe_seg", "baseline_radial", "ssim"),
     }
     # rows missing at 5 % (LOUPE-Seg) and 20 % (everything) are skipped
     at05 = {(c["a"], c["b"], c["metric"]) for c in comps if c["rate"] == 0.05}
+    assert all(c["role"] in ("pair", "best_fixed", "best_baseline") for c in comps)
     assert at05 == {("semunet", "baseline_random", m) for m in ("psnr", "ssim", "dice")}
     assert not [c for c in comps if c["rate"] == 0.2]
 
@@ -236,6 +238,9 @@ def test_orderings_hold():
     assert [(i["claim"], i["rate"], i["holds"]) for i in items] == [(CLAIM_PSNR, 0.1, True), (CLAIM_DICE, 0.1, True)]
     psnr = items[0]["detail"]
     assert "34.00" in psnr and "mdrecon_random" in psnr and "excludes 0" in psnr
+    # the quoted interval is against the row the verdict names (the best fixed row), not a weaker one
+    assert "SemuNet − best fixed: MD-Recon-Net Random" in psnr and "LOUPE − best fixed: MD-Recon-Net Random" in psnr
+    assert "LOUPE-Seg − best Baseline: Baseline Radial" in items[1]["detail"]
     assert "75.00" in items[1]["detail"] and "72.00" in items[1]["detail"]
 
 
@@ -256,3 +261,11 @@ def test_orderings_psnr_claim_needs_loupe_above_fixed_rows_too():
     cells[1] = make_cell("loupe_seg", 0.1, psnr=32.0, dice=0.72)  # below mdrecon_random (33.0)
     psnr = next(i for i in _orderings(cells) if i["claim"] == CLAIM_PSNR)
     assert psnr["holds"] is False and "LOUPE 32.00 dB is not above mdrecon_random" in psnr["detail"]
+
+
+def test_semunet_is_also_compared_with_the_best_baseline_when_another_method_is_the_best_fixed_row():
+    cells = _ordering_cells()  # mdrecon_random is the best fixed row in PSNR, baseline_radial the best Baseline
+    comps = {(c["a"], c["b"], c["metric"], c["role"]) for c in comparisons(cells, [0.1], n_boot=200)}
+    assert ("semunet", "mdrecon_random", "psnr", "best_fixed") in comps
+    assert ("semunet", "baseline_radial", "psnr", "best_baseline") in comps
+    assert ("loupe_seg", "mdrecon_random", "psnr", "best_fixed") in comps

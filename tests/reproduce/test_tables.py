@@ -151,3 +151,15 @@ def test_written_atomically_and_replaced(tmp_path, monkeypatch):
 def test_rejects_results_without_cells(tmp_path):
     with pytest.raises(ValueError, match="'results'"):
         write_tables({"settings": {}}, tmp_path)
+
+
+def test_masks_that_miss_the_rate_are_named_in_the_notes(tmp_path):
+    results = make_results()
+    for cell in results["cells"]:
+        cell["mask_rate"] = 0.0988 if cell["row"].endswith("radial") and cell["rate"] == 0.1 else cell["rate"]
+    recon, _ = _write(tmp_path, results)
+    assert "Masks whose effective rate differs from α: Radial 9.88 % at α = 10%; all others sample exactly α." in recon
+    for cell in results["cells"]:
+        cell["mask_rate"] = cell["rate"]
+    recon, _ = _write(tmp_path, results)
+    assert "Every mask samples exactly α of k-space." in recon
