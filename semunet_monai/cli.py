@@ -143,6 +143,28 @@ def _run_demo_data(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 0
 
 
+def _add_data_source(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset folder or datalist .json")
+    src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
+
+
+def _exit_code(run: Callable[[], object]) -> int:
+    """Run a command: 0 on success, 3 for a non-finite loss, 1 for bad settings, data or checkpoints (logged)."""
+    from .engines.checkpoint import CheckpointError
+    from .engines.handlers import NonFiniteLossError
+
+    try:
+        run()
+    except NonFiniteLossError as err:
+        logger.error("%s", err)
+        return 3
+    except (CheckpointError, ValueError) as err:
+        logger.error("%s", err)
+        return 1
+    return 0
+
+
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     from .config import PRESETS
     from .engines.methods import METHODS
@@ -156,9 +178,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, help="sampling rate in (0, 1)")
     p.add_argument("--mask-kind", choices=MASK_KINDS, help="fixed mask for baseline, liu, mdrecon")
     p.add_argument("--geometry", choices=("2d", "lines"), help="learned mask geometry")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="dataset folder or datalist .json")
-    src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
+    _add_data_source(p)
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
@@ -189,23 +209,13 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .config import load_config
-    from .engines.checkpoint import CheckpointError
-    from .engines.handlers import NonFiniteLossError
     from .engines.workflow import train
 
     try:
         config = load_config(args.preset, args.config, _train_overrides(args))
     except ValueError as err:
         parser.error(str(err))
-    try:
-        train(config, args.out, resume=args.resume, progress=not args.no_progress)
-    except NonFiniteLossError as err:
-        logger.error("%s", err)
-        return 3
-    except (CheckpointError, ValueError) as err:
-        logger.error("%s", err)
-        return 1
-    return 0
+    return _exit_code(lambda: train(config, args.out, resume=args.resume, progress=not args.no_progress))
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -224,16 +234,10 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pathlib import Path
 
-    from .engines.checkpoint import CheckpointError
     from .engines.workflow import evaluate_folder
 
     stem = Path(args.out) if args.out else Path(args.run) / f"eval_{Path(args.data).stem}"
-    try:
-        evaluate_folder(args.run, args.data, stem, overwrite=args.overwrite)
-    except (CheckpointError, ValueError) as err:
-        logger.error("%s", err)
-        return 1
-    return 0
+    return _exit_code(lambda: evaluate_folder(args.run, args.data, stem, overwrite=args.overwrite))
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
@@ -251,9 +255,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
             f"are skipped. Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
         ),
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="dataset folder or datalist .json")
-    src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
+    _add_data_source(p)
     p.add_argument("--out", required=True, help="output folder (an earlier grid's folder is resumed)")
     p.add_argument(
         "--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="sampling rates (default 5/10/20 %%)"
@@ -270,12 +272,10 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .engines.checkpoint import CheckpointError
-    from .engines.handlers import NonFiniteLossError
     from .reproduce.runner import run_grid
 
-    try:
-        run_grid(
+    return _exit_code(
+        lambda: run_grid(
             args.out,
             args.rates,
             seeds=args.seeds,
@@ -288,13 +288,7 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             device=args.device,
             progress=not args.no_progress,
         )
-    except NonFiniteLossError as err:
-        logger.error("%s", err)
-        return 3
-    except (CheckpointError, ValueError) as err:
-        logger.error("%s", err)
-        return 1
-    return 0
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
