@@ -10,6 +10,7 @@ Output folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -239,10 +240,14 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     data: RunData | None = None
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     bar = tqdm(total=len(cells), initial=len(records), desc="grid", unit="cell", disable=not progress)
     start, trained = time.time(), 0
-    try:
+    with contextlib.ExitStack() as stack:
+        if progress:
+            stack.enter_context(logging_redirect_tqdm())  # log lines above the bar, not through it
+        stack.callback(bar.close)
         for cell, config in zip(cells, configs):
             run_dir = out / cell.folder
             if cell not in pending and cell not in stale:
@@ -276,8 +281,6 @@ def run_grid(
                 left * (time.time() - start) / trained / 60,
             )
             save_json_atomic(collect_results(out, cells, settings, data.scheme.class_names[1:]), out / "results.json")
-    finally:
-        bar.close()
     if data is None:  # nothing trained in this invocation: the class names come from the label scheme
         from ..data.labels import get_label_scheme
 
