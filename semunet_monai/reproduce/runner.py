@@ -29,7 +29,7 @@ from ..engines.evaluation import load_trained_model
 from ..engines.handlers import save_json_atomic
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
-from .grid import GRID_EPOCHS, Cell, make_cells
+from .grid import GRID_EPOCHS, ROWS, Cell, make_cells
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
@@ -219,7 +219,7 @@ def run_grid(
         "rates": sorted({c.rate for c in cells if c.rate is not None}, reverse=True),
         "seeds": sorted({c.seed for c in cells}),
         "preset": preset,
-        "rows": list(dict.fromkeys(c.row for c in cells)),
+        "rows": [r for r in ROWS if any(c.row == r for c in cells)],
         "data": str(data_root) if data_root is not None else "demo",
         "epochs": base.train.epochs,
         "finetune_epochs": base.train.finetune_epochs,
