@@ -58,14 +58,15 @@ def _image_pair(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None
             f"arguments 'pred' and 'ref' must have the same shape (S, H, W) or (H, W), "
             f"got {tuple(p.shape)} and {tuple(r.shape)}."
         )
-    if data_range is not None:
-        if not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
-            raise ValueError(f"argument 'data_range' must be a finite positive number, got {data_range!r}.")
-        return (p[None], r[None], float(data_range)) if p.ndim == 2 else (p, r, float(data_range))
-    data_range = float(r.max())
-    if not data_range > 0 or not math.isfinite(data_range):
-        raise ValueError(f"argument 'ref' must have a finite positive maximum (used as data_range), got {data_range}.")
-    return (p[None], r[None], data_range) if p.ndim == 2 else (p, r, data_range)
+    if data_range is None:
+        data_range = float(r.max())
+        if not data_range > 0 or not math.isfinite(data_range):
+            raise ValueError(
+                f"argument 'ref' must have a finite positive maximum (used as data_range), got {data_range}."
+            )
+    elif not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"argument 'data_range' must be a finite positive number, got {data_range!r}.")
+    return (p[None], r[None], float(data_range)) if p.ndim == 2 else (p, r, float(data_range))
 
 
 def psnr(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> float:

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
+from ..data.labels import get_label_scheme
 from ..engines.evaluation import load_trained_model
 from ..engines.handlers import save_json_atomic
 from ..engines.rundata import RunData, prepare_data, resolve_device
@@ -103,9 +104,10 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _cells_on_disk(out: Path) -> list[Cell]:
-    """Finished cells already in ``out`` (an earlier invocation may have asked for other rows, rates or seeds)."""
-    found = []
+def _cells_on_disk(out: Path) -> dict[Cell, dict]:
+    """The records of the finished cells already in ``out`` (an earlier invocation may have asked for other rows,
+    rates or seeds)."""
+    found = {}
     for path in sorted((out / "cells").glob(f"*/*/seed*/{CELL_FILE}")):
         try:
             record = json.loads(path.read_text())
@@ -113,7 +115,7 @@ def _cells_on_disk(out: Path) -> list[Cell]:
             cell.spec  # noqa: B018  (an unknown row raises KeyError)
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a cell record of this grid ({type(err).__name__}: {err}).") from None
-        found.append(cell)
+        found[cell] = record
     return found
 
 
@@ -130,7 +132,7 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
     volumes = collect_test_volumes(model, data.test, device, config.train.batch_size)
     num_classes = data.scheme.num_classes if model.seg is not None else None
     per_slice = score_slices(volumes, num_classes, recon_scores=cell.spec.method != "fullysampled")
-    save_figure_slice(volumes, run_dir / "figure_slice.npz", num_classes)
+    save_figure_slice(volumes, per_slice, run_dir / "figure_slice.npz")
     mean = json.loads((run_dir / "test_metrics.json").read_text())["mean"]
     if cell.spec.method == "fullysampled":
         mean = {k: v for k, v in mean.items() if k not in ("psnr", "ssim")}  # the image itself: infinite PSNR
@@ -154,18 +156,17 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
     return record
 
 
-def collect_results(out: Path, cells: list[Cell], settings: dict, class_names: list[str]) -> dict:
-    """results.json's content from the finished cells' cell.json files (unfinished cells are left out)."""
-    files = [out / c.folder / CELL_FILE for c in cells]
-    records = [json.loads(f.read_text()) for f in files if f.is_file()]
-    subjects = sorted({s for r in records for s in r["per_slice"]["subject"]})
+def collect_results(cells: list[Cell], records: dict[Cell, dict], settings: dict, class_names: list[str]) -> dict:
+    """results.json's content: the records of the finished ``cells`` (unfinished ones are listed as missing)."""
+    done = [records[c] for c in cells if c in records]
+    subjects = sorted({s for r in done for s in r["per_slice"]["subject"]})
     return {
         "settings": {**settings, "test_subjects": subjects},
         "versions": versions(),
         "class_names": class_names,
-        "cells": records,
-        "cells_missing": [c.name for c, f in zip(cells, files) if not f.is_file()],
-        "wall_seconds": round(sum(r["seconds"] for r in records), 1),  # the cells' training + scoring, summed
+        "cells": done,
+        "cells_missing": [c.name for c in cells if c not in records],
+        "wall_seconds": round(sum(r["seconds"] for r in done), 1),  # the cells' training + scoring, summed
         "metrics_convention": (
             "per volume, mean over test subjects; PSNR/SSIM data_range = reference volume max, SSIM 2-D per slice "
             "averaged; Dice per class excludes background; per-slice scores use the same volume data_range"
@@ -209,7 +210,8 @@ def run_grid(
     requested = make_cells(list(rates), int(seeds), rows)
     base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device)
     _check_out(out)
-    cells = list(dict.fromkeys(requested + _cells_on_disk(out)))  # the report covers the whole folder
+    records = _cells_on_disk(out)
+    cells = list(dict.fromkeys(requested + list(records)))  # the report covers the whole folder
     size = base.data.spatial_size
     configs = [config_from_dict(c.overrides((size, size)), base, source=f"cell {c.name}") for c in cells]
     for cell, config in zip(cells, configs):
@@ -226,7 +228,7 @@ def run_grid(
         "spatial_size": size,
         "config_file": str(config_file) if config_file else None,
     }
-    records = {c: json.loads(p.read_text()) for c in cells if (p := out / c.folder / CELL_FILE).is_file()}
+    class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
     pending = [c for c in cells if c not in records]
     stale = [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]
     logger.info(
@@ -257,14 +259,14 @@ def run_grid(
                 if data.test is None:
                     raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
             if cell in stale:  # trained, but scored by an older version of the per-slice scores
-                _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
+                records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
                 continue
             bar.set_postfix_str(cell.name)
             t0, before = time.time(), _elapsed(run_dir)
             try:
                 resume = run_dir.is_dir() and any(run_dir.iterdir())
                 train(config, run_dir, resume=resume, progress=False)
-                _score_cell(cell, run_dir, data, config, before + time.time() - t0)
+                records[cell] = _score_cell(cell, run_dir, data, config, before + time.time() - t0)
             except BaseException:
                 if run_dir.is_dir():  # an interrupted cell keeps the time it has spent
                     save_json_atomic({"seconds": before + time.time() - t0}, run_dir / ELAPSED_FILE)
@@ -280,14 +282,8 @@ def run_grid(
                 len(cells),
                 left * (time.time() - start) / trained / 60,
             )
-            save_json_atomic(collect_results(out, cells, settings, data.scheme.class_names[1:]), out / "results.json")
-    if data is None:  # nothing trained in this invocation: the class names come from the label scheme
-        from ..data.labels import get_label_scheme
-
-        class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
-    else:
-        class_names = data.scheme.class_names[1:]
-    results = collect_results(out, cells, settings, class_names)
+            save_json_atomic(collect_results(cells, records, settings, class_names), out / "results.json")
+    results = collect_results(cells, records, settings, class_names)
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:

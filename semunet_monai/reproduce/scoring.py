@@ -112,17 +112,15 @@ def figure_slice(volumes: dict[str, dict]) -> tuple[str, int]:
     return subject, int(np.argmax(tissue))
 
 
-def save_figure_slice(volumes: dict[str, dict], path: str | Path, num_classes: int | None) -> Path:
-    """Write the figure slice's arrays and its PSNR / SSIM / Dice to ``path`` (.npz)."""
+def save_figure_slice(volumes: dict[str, dict], table: dict[str, list], path: str | Path) -> Path:
+    """Write the figure slice's arrays and its scores from ``table`` (:func:`score_slices`) to ``path`` (.npz)."""
     subject, i = figure_slice(volumes)
     v = volumes[subject]
     arrays = {str(k): v[str(k)][i] for k in _ARRAYS if v[str(k)] is not None}
-    data_range = float(v["image"].max())
-    scores = {
-        "psnr": psnr(v["recon"][i], v["image"][i], data_range=data_range),
-        "ssim": ssim(v["recon"][i], v["image"][i], data_range=data_range),
-        "dice": _slice_dice(v["pred"][i], v["label"][i], num_classes) if "pred" in arrays and num_classes else None,
-    }
-    extra = {k: np.float64(np.nan if s is None else s) for k, s in scores.items()}
+    row = next(
+        j for j, (s, z) in enumerate(zip(table["subject"], table["slice"])) if (s, z) == (subject, v["slice"][i])
+    )
+    scores = {k: table[k][row] if k in table else None for k in ("psnr", "ssim", "dice")}
+    extra = {k: np.float64(np.nan if x is None else x) for k, x in scores.items()}
     meta = {"subject": np.asarray(subject), "slice": np.int64(v["slice"][i])}
     return atomic_write(path, lambda p: np.savez_compressed(p, **arrays, **extra, **meta))

@@ -222,6 +222,12 @@ def _budget(results: Mapping) -> str:
     )
 
 
+def _document(title: str, sections: list[tuple[str, str]], notes: list[str]) -> str:
+    """A Markdown page: the title, each ``(heading, body)`` section, then the notes as a list."""
+    parts = [f"# {title}"] + [x for heading, body in sections for x in (f"## {heading}", body)]
+    return "\n\n".join(parts + ["## Notes", "\n".join(f"- {n}" for n in notes)])
+
+
 def _recon_markdown(results: Mapping, summary: Mapping, comps: list, items: list, rates: list[float]) -> str:
     notes = [
         "Scores are per test volume (PSNR and SSIM with data_range = the reference volume's maximum; SSIM is 2-D, "
@@ -238,21 +244,13 @@ def _recon_markdown(results: Mapping, summary: Mapping, comps: list, items: list
         f"Missing cells: {MISSING}. Bootstrap: paired over test slices, 10000 resamples, percentile interval.",
         _CAVEATS,
     ]
-    return "\n\n".join(
-        [
-            "# Reconstruction: PSNR (dB) and SSIM (%) (the paper's Table 1)",
-            "## This reproduction",
-            _recon_ours(summary, rates),
-            "## Paper (MRB, 240×240, quoted)",
-            _recon_paper(),
-            "## Paired bootstrap comparisons (per-slice PSNR and SSIM)",
-            _comparison_table(comps, ("psnr", "ssim")),
-            "## Ordering verdict",
-            _verdicts(items, CLAIM_PSNR, rates),
-            "## Notes",
-            "\n".join(f"- {n}" for n in notes),
-        ]
-    )
+    sections = [
+        ("This reproduction", _recon_ours(summary, rates)),
+        ("Paper (MRB, 240×240, quoted)", _recon_paper()),
+        ("Paired bootstrap comparisons (per-slice PSNR and SSIM)", _comparison_table(comps, ("psnr", "ssim"))),
+        ("Ordering verdict", _verdicts(items, CLAIM_PSNR, rates)),
+    ]
+    return _document("Reconstruction: PSNR (dB) and SSIM (%) (the paper's Table 1)", sections, notes)
 
 
 def _seg_markdown(results: Mapping, summary: Mapping, comps: list, items: list, rates: list[float]) -> str:
@@ -269,23 +267,14 @@ def _seg_markdown(results: Mapping, summary: Mapping, comps: list, items: list, 
         f"Missing cells: {MISSING}.",
         _CAVEATS,
     ]
-    return "\n\n".join(
-        [
-            "# Segmentation: Dice (%) (the paper's Table 2)",
-            "## This reproduction",
-            _seg_ours(summary, rates),
-            "## Paper (MRB, 240×240, quoted)",
-            _seg_paper(),
-            "## Dice (%) per class",
-            _per_class(summary, rates, results.get("class_names") or []),
-            "## Paired bootstrap comparisons (per-slice Dice)",
-            _comparison_table(comps, ("dice",)),
-            "## Ordering verdict",
-            _verdicts(items, CLAIM_DICE, rates),
-            "## Notes",
-            "\n".join(f"- {n}" for n in notes),
-        ]
-    )
+    sections = [
+        ("This reproduction", _seg_ours(summary, rates)),
+        ("Paper (MRB, 240×240, quoted)", _seg_paper()),
+        ("Dice (%) per class", _per_class(summary, rates, results.get("class_names") or [])),
+        ("Paired bootstrap comparisons (per-slice Dice)", _comparison_table(comps, ("dice",))),
+        ("Ordering verdict", _verdicts(items, CLAIM_DICE, rates)),
+    ]
+    return _document("Segmentation: Dice (%) (the paper's Table 2)", sections, notes)
 
 
 def write_tables(results: Mapping, out_dir: str | Path) -> list[Path]:

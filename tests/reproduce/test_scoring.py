@@ -54,7 +54,7 @@ def test_no_reconstruction_scores_for_fullysampled_and_no_dice_without_segnet():
 def test_figure_slice_is_the_one_with_most_tissue_and_is_saved_with_its_scores(tmp_path):
     volumes = _volumes()
     assert figure_slice(volumes) == ("s1", 2)
-    path = save_figure_slice(volumes, tmp_path / "figure_slice.npz", num_classes=3)
+    path = save_figure_slice(volumes, score_slices(volumes, num_classes=3), tmp_path / "figure_slice.npz")
     with np.load(path) as z:
         assert np.array_equal(z["label"], volumes["s1"]["label"][2])
         assert int(z["slice"]) == 7 and str(z["subject"]) == "s1"
