@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 PRESETS = ("tiny", "cpu", "paper")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,7 +100,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
-    amp: bool = False
+    precision: str = "auto"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it); see semunet_monai.precision
     threads: int | None = None
 
 
@@ -168,9 +171,27 @@ def _update(section: Any, values: Any, prefix: str, source: str) -> None:
         setattr(section, key, float(value) if hints[key] is float else value)
 
 
+def _deprecated_amp(values: Any, source: str) -> Any:
+    """``train.amp`` (a bool, before ``train.precision``) read as ``precision: auto`` (true) or ``fp32`` (false)."""
+    train = values.get("train") if isinstance(values, dict) else None
+    if not isinstance(train, dict) or "amp" not in train:
+        return values
+    train = dict(train)
+    amp = train.pop("amp")
+    if not isinstance(amp, bool):
+        raise ValueError(f"{source}: key 'train.amp' must be of type bool, got {amp!r} ({type(amp).__name__}).")
+    if "precision" in train:
+        raise ValueError(f"{source}: give 'train.precision' only; 'train.amp' is its deprecated alias.")
+    train["precision"] = "auto" if amp else "fp32"
+    logger.warning("%s: 'train.amp' is deprecated; read as train.precision: %s", source, train["precision"])
+    return {**values, "train": train}
+
+
 def config_from_dict(values: dict, base: ExperimentConfig | None = None, source: str = "config") -> ExperimentConfig:
-    """Apply nested ``values`` onto ``base`` (defaults if None) with key and type checks."""
+    """Apply nested ``values`` onto ``base`` (defaults if None) with key and type checks (``train.amp`` is read as
+    the deprecated alias of ``train.precision``)."""
     base = base if base is not None else ExperimentConfig()
+    values = _deprecated_amp(values, source)
     sections = ("data", "model", "sampling", "train")
     config = ExperimentConfig(**{k: dataclasses.replace(getattr(base, k)) for k in sections})  # a copy
     _update(config, values or {}, "", source)

@@ -18,6 +18,7 @@ from ..data.labels import IGNORE_INDEX, get_label_scheme
 from ..data.layouts import discover
 from ..data.preflight import check_items
 from ..networks.semunet import SemuNet
+from ..precision import resolve_precision
 from .builders import build_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .handlers import save_json_atomic
@@ -30,8 +31,19 @@ __all__ = ["make_loader", "make_evaluator", "evaluate", "write_table", "load_tra
 logger = logging.getLogger(__name__)
 
 
-def make_loader(ds: SliceDataset, batch_size: int, workers: int, sampler: Any = None) -> DataLoader:
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers, drop_last=False)
+def make_loader(
+    ds: SliceDataset, batch_size: int, workers: int, sampler: Any = None, pin_memory: bool = False
+) -> DataLoader:
+    """Slices in order (or ``sampler``'s); ``pin_memory`` for a CUDA device, so batches are copied asynchronously."""
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        drop_last=False,
+        pin_memory=pin_memory,
+    )
 
 
 def _key_metric(config: ExperimentConfig) -> str:
@@ -46,14 +58,17 @@ def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, con
         class_names=scheme.class_names[1:],
         ignore_index=IGNORE_INDEX,
     )
-    return SemuNetEvaluator(device=device, val_data_loader=loader, network=model, key_val_metric={"key": metric})
+    precision = resolve_precision(config.train.precision, device)
+    return SemuNetEvaluator(
+        device=device, val_data_loader=loader, network=model, key_val_metric={"key": metric}, precision=precision
+    )
 
 
 def evaluate(
     model: SemuNet, dataset: SliceDataset, config: ExperimentConfig, scheme: Any, device: torch.device
 ) -> dict:
     """Per-subject and mean PSNR / SSIM / Dice of ``model`` on ``dataset`` (metrics convention in :mod:`metrics`)."""
-    loader = make_loader(dataset, config.train.batch_size, config.train.num_workers)
+    loader = make_loader(dataset, config.train.batch_size, config.train.num_workers, pin_memory=device.type == "cuda")
     evaluator = make_evaluator(model, loader, device, config, scheme)
     evaluator.run()
     mean = {k: float(v) for k, v in evaluator.state.metrics.items() if k != "key"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from contextlib import nullcontext
 
 import torch
 from ignite.engine import Engine
@@ -19,6 +18,7 @@ from ..keys import Keys
 from ..losses import JointLoss
 from ..metrics import VolumeMetricAccumulator
 from ..networks.semunet import SemuNet
+from ..precision import autocast, grad_scaler
 from .methods import Phase
 
 __all__ = ["PhaseForward", "SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
@@ -55,22 +55,70 @@ class SemuNetTrainer(SupervisedTrainer):
     """SupervisedTrainer whose iteration runs one :class:`Phase` of a method; ``network`` is the phase's
     :class:`PhaseForward` (or a DistributedDataParallel around it).
 
-    The loss is ``phase.recon_weight * L1 + seg_weight * CE`` from :meth:`JointLoss.terms`; ``engine.state.output``
-    holds the batch, ``recon``, ``seg``, ``mask`` and the loss terms as floats.
+    The loss is ``phase.recon_weight * L1 + seg_weight * CE`` from :meth:`JointLoss.terms`, computed in fp32;
+    ``engine.state.output`` holds the batch, ``recon``, ``seg``, ``mask`` and the loss terms as floats.
+
+    Host synchronisation: one per iteration, where the three loss values are read back together (the progress bar,
+    TensorBoard and the non-finite-loss check use them); fp16 adds the GradScaler's inf check. :meth:`step` itself
+    does not synchronise on a GPU.
 
     Args:
         phase: the phase to run.
         lam: lambda, used where the phase's seg weight is ``"lam"``.
         loss_function: a :class:`JointLoss`.
-        kwargs: passed on to :class:`monai.engines.SupervisedTrainer`.
+        precision: a concrete precision from :func:`~semunet_monai.precision.resolve_precision` (``fp32``,
+            ``bf16`` or ``fp16``): the forward pass runs under autocast in that dtype, with a GradScaler for fp16.
+        kwargs: passed on to :class:`monai.engines.SupervisedTrainer` (its ``amp`` is replaced by ``precision``).
     """
 
-    def __init__(self, *args, phase: Phase, lam: float, loss_function: JointLoss, **kwargs) -> None:
+    def __init__(
+        self, *args, phase: Phase, lam: float, loss_function: JointLoss, precision: str = "fp32", **kwargs
+    ) -> None:
         kwargs.setdefault("decollate", False)
+        if kwargs.pop("amp", False):
+            raise ValueError("SemuNetTrainer takes 'precision' ('fp32', 'bf16' or 'fp16'), not 'amp'.")
         super().__init__(*args, loss_function=loss_function, **kwargs)
+        # MONAI's amp path autocasts to "cuda" only and its run() builds a CUDA GradScaler whenever `amp` is on, so
+        # `amp` stays off and the precision and the scaler live in attributes of their own
+        self.precision = precision
+        self.grad_scaler = grad_scaler(self.state.device, precision)
         self.phase = phase
         self.recon_weight = float(phase.recon_weight)
         self.seg_weight = phase.seg_weight_value(lam)
+
+    def step(self, image: torch.Tensor, label: torch.Tensor) -> dict:
+        """One optimisation step on a batch already on the device; returns the outputs with tensor losses."""
+        engine = self
+        engine.network.train()
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        use_seg = self.seg_weight > 0
+        with autocast(image.device, self.precision):
+            recon, seg, mask = engine.network(image)
+        engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+        terms = engine.loss_function.terms(
+            recon.float(),
+            _target(image, recon).float(),
+            seg.float() if use_seg else None,
+            label if use_seg else None,
+        )
+        loss = self.recon_weight * terms["recon"] + self.seg_weight * terms["seg"]
+        engine.state.output[Keys.MASK] = mask
+        engine.state.output[LOSS] = loss
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        if engine.grad_scaler is not None:
+            engine.grad_scaler.scale(loss).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.grad_scaler.step(engine.optimizer)
+            engine.grad_scaler.update()
+        else:
+            loss.backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        engine.state.output[LOSS_RECON] = terms["recon"]
+        engine.state.output[LOSS_SEG] = terms["seg"]
+        return engine.state.output
 
     def _iteration(self, engine: SemuNetTrainer, batchdata: dict) -> dict:
         if batchdata is None:
@@ -78,38 +126,11 @@ class SemuNetTrainer(SupervisedTrainer):
         device = engine.state.device
         image = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
         label = batchdata[Keys.LABEL].to(device, non_blocking=engine.non_blocking)
-        engine.network.train()
-        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        use_seg = self.seg_weight > 0
-
-        with torch.autocast(device.type, **engine.amp_kwargs) if engine.amp else nullcontext():
-            recon, seg, mask = engine.network(image)
-            engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
-            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-            terms = engine.loss_function.terms(
-                recon.float(),
-                _target(image, recon).float(),
-                seg.float() if use_seg else None,
-                label if use_seg else None,
-            )
-            loss = self.recon_weight * terms["recon"] + self.seg_weight * terms["seg"]
-        engine.state.output[Keys.MASK] = mask
-        engine.state.output[LOSS] = loss
-        engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        if engine.amp and engine.scaler is not None:
-            engine.scaler.scale(loss).backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-            engine.scaler.update()
-        else:
-            loss.backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.optimizer.step()
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        engine.state.output[LOSS] = float(loss.detach())
-        engine.state.output[LOSS_RECON] = float(terms["recon"].detach())
-        engine.state.output[LOSS_SEG] = float(terms["seg"].detach())
-        return engine.state.output
+        output = engine.step(image, label)
+        # the iteration's one host synchronisation: the three loss values, read back together
+        values = torch.stack([output[k].detach().float() for k in (LOSS, LOSS_RECON, LOSS_SEG)]).tolist()
+        output.update(zip((LOSS, LOSS_RECON, LOSS_SEG), values))
+        return output
 
 
 class SemuNetEvaluator(SupervisedEvaluator):
@@ -119,9 +140,10 @@ class SemuNetEvaluator(SupervisedEvaluator):
     (argmax classes, or None without SegNet) ``(B, 1, H, W)``, ``zero_filled``, ``subject`` ids and ``slice`` indices.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, precision: str = "fp32", **kwargs) -> None:
         kwargs.setdefault("decollate", False)
         super().__init__(*args, **kwargs)
+        self.precision = precision  # a concrete precision, as SemuNetTrainer's
 
     def _iteration(self, engine: SemuNetEvaluator, batchdata: dict) -> dict:
         if batchdata is None:
@@ -130,10 +152,10 @@ class SemuNetEvaluator(SupervisedEvaluator):
         image = batchdata[Keys.IMAGE].to(device)
         net: SemuNet = engine.network
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, self.precision):
             out = net(image)
-        recon = net.magnitude(out.recon)
-        zero_filled = net.magnitude(out.zero_filled)
+        recon = net.magnitude(out.recon).float()
+        zero_filled = net.magnitude(out.zero_filled).float()
         pred = out.seg.argmax(dim=1, keepdim=True) if out.seg is not None else None
         engine.state.output = {
             Keys.IMAGE: image,

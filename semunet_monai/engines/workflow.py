@@ -23,6 +23,7 @@ from ..config import ExperimentConfig
 from ..data.labels import IGNORE_INDEX
 from ..losses import JointLoss
 from ..networks.semunet import SemuNet
+from ..precision import resolve_precision
 from ..sampling.io import save_mask
 from .builders import build_model, build_optimizer, set_trainable
 from .checkpoint import CheckpointError, all_finite, load_checkpoint, rng_state, save_atomic, set_rng_state
@@ -63,11 +64,13 @@ def check_settings(config: ExperimentConfig) -> None:
     """Refuse bad settings before any data is prepared: each error names the config key."""
     from ..networks.semunet import IMAGE_MODES
     from ..networks.unets import resolve_features
+    from ..precision import check_precision
     from ..sampling.common import GEOMETRIES, check_rate
     from ..sampling.masks import MASK_KINDS
 
     s, m = config.sampling, config.model
     method_phases(config.train.method)
+    check_precision(config.train.precision)
     check_rate(s.rate, "sampling.rate")
     if s.geometry not in GEOMETRIES:
         raise ValueError(f"sampling.geometry must be one of {GEOMETRIES}, got {s.geometry!r}.")
@@ -127,6 +130,8 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     if t.threads:
         torch.set_num_threads(int(t.threads))
     device = resolve_device(t.device)
+    precision = resolve_precision(t.precision, device)
+    logger.info("device %s, precision %s (train.precision: %s)", device, precision, t.precision)
     set_determinism(seed=t.seed)
     data = prepare_data(config)  # may fail on bad data: nothing has been written to run_dir yet
 
@@ -143,7 +148,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None
-    val_loader = make_loader(data.val, t.batch_size, t.num_workers)
+    val_loader = make_loader(data.val, t.batch_size, t.num_workers, pin_memory=device.type == "cuda")
     try:
         for index, phase in enumerate(phases):
             phase_dir = run_dir / "phases" / f"{index}_{phase.name}"
@@ -225,7 +230,7 @@ def _run_phase(
     set_trainable(model, phase)
     optimizer = build_optimizer(model, phase, config)
     sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
-    train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler)
+    train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler, pin_memory=device.type == "cuda")
     forward = PhaseForward(model, phase.input)
     if world_size() > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -239,7 +244,8 @@ def _run_phase(
         loss_function=loss_fn,
         phase=phase,
         lam=t.lam,
-        amp=t.amp and device.type == "cuda",
+        precision=resolve_precision(t.precision, device),
+        non_blocking=device.type == "cuda",  # pinned batches: the host-to-device copy does not block
     )
     evaluator = make_evaluator(model, val_loader, device, config, data.scheme)
     best = {"metric": -math.inf, "epoch": 0}

@@ -23,7 +23,9 @@ def _to_channels(x: Tensor) -> Tensor:
 
 
 def _to_complex(x: Tensor) -> Tensor:
-    """Real/imaginary channels ``(B, 2, H, W)`` to complex ``(B, 1, H, W)``."""
+    """Real/imaginary channels ``(B, 2, H, W)`` to complex ``(B, 1, H, W)``, complex64 under autocast too."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     return torch.complex(x[:, :1], x[:, 1:])
 
 

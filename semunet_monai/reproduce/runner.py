@@ -30,6 +30,7 @@ from ..engines.evaluation import load_trained_model
 from ..engines.handlers import save_json_atomic
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
+from ..precision import resolve_precision
 from .grid import GRID_EPOCHS, ROWS, Cell, make_cells
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices
 
@@ -129,7 +130,8 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
     """Score the finished run of ``cell`` on the test subjects; write cell.json and figure_slice.npz."""
     device = resolve_device(config.train.device)
     model, _ = load_trained_model(run_dir, device=device)
-    volumes = collect_test_volumes(model, data.test, device, config.train.batch_size)
+    precision = resolve_precision(config.train.precision, device)
+    volumes = collect_test_volumes(model, data.test, device, config.train.batch_size, precision)
     num_classes = data.scheme.num_classes if model.seg is not None else None
     per_slice = score_slices(volumes, num_classes, recon_scores=cell.spec.method != "fullysampled")
     save_figure_slice(volumes, per_slice, run_dir / "figure_slice.npz")

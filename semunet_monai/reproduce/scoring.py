@@ -33,15 +33,19 @@ SCORING_VERSION = 2
 _ARRAYS = (Keys.IMAGE, Keys.ZERO_FILLED, Keys.RECON, Keys.LABEL, Keys.PRED)
 
 
-def collect_test_volumes(model: SemuNet, dataset, device: torch.device, batch_size: int) -> dict[str, dict]:
-    """Run ``model`` (eval mode, its boolean mask) over ``dataset`` through the project's evaluator.
+def collect_test_volumes(
+    model: SemuNet, dataset, device: torch.device, batch_size: int, precision: str = "fp32"
+) -> dict[str, dict]:
+    """Run ``model`` (eval mode, its boolean mask) over ``dataset`` through the project's evaluator, at the concrete
+    ``precision`` the run was scored with.
 
     Returns:
         ``{subject: {"slice": (S,) int, "image", "zero_filled", "recon": (S, H, W) float32, "label", "pred":
         (S, H, W) int64 or None}}``, slices in dataset order.
     """
     parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    evaluator = SemuNetEvaluator(device=device, val_data_loader=make_loader(dataset, batch_size, 0), network=model)
+    loader = make_loader(dataset, batch_size, 0)
+    evaluator = SemuNetEvaluator(device=device, val_data_loader=loader, network=model, precision=precision)
 
     @evaluator.on(Events.ITERATION_COMPLETED)
     def _keep(engine) -> None:

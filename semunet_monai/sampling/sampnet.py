@@ -77,6 +77,8 @@ class SampNet(nn.Module):
             raise ValueError(f"argument 'eps' must be in (0, 0.5), got {eps!r}.")
         self.straight_through = bool(straight_through)
         self.generator = torch.Generator().manual_seed(int(seed))
+        self._device_generator: torch.Generator | None = None  # see _draw_generator
+        self._pending_device_state: tuple[str, Tensor] | None = None
 
         h, w = self.shape
         self.param_shape: tuple[int, ...] = (h, w) if geometry == "2d" else (w,)
@@ -144,15 +146,15 @@ class SampNet(nn.Module):
         return torch.sigmoid(self.slope_prob * self.logits)
 
     def _rescaled(self) -> Tensor:
-        p = self.prob()
+        p = self.prob().float()
         free = ~self.forced
         pbar = p[free].mean()
         alpha = self.learn_rate
-        # LOUPE's scaling layer; the branch is picked on the value so the unused one cannot produce NaN gradients
-        if alpha / float(pbar.detach()) <= 1.0:
-            scaled = p * (alpha / pbar)
-        else:
-            scaled = 1.0 - (1.0 - p) * ((1.0 - alpha) / (1.0 - pbar).clamp_min(1e-12))
+        # LOUPE's scaling layer. The branch is picked on the device (no host synchronisation); both denominators are
+        # clamped, so the unused branch has finite values and contributes zero, not NaN, to the gradient.
+        down = p * (alpha / pbar.clamp_min(1e-12))
+        up = 1.0 - (1.0 - p) * ((1.0 - alpha) / (1.0 - pbar).clamp_min(1e-12))
+        scaled = torch.where(pbar >= alpha, down, up)
         return torch.where(self.forced, torch.ones_like(scaled), scaled)
 
     def _expand(self, m: Tensor) -> Tensor:
@@ -189,15 +191,32 @@ class SampNet(nn.Module):
         if int(batch_size) < 1:
             raise ValueError(f"argument 'batch_size' must be a positive integer, got {batch_size!r}.")
         if not self.training:
-            hard = self.booleanize().to(device=self.logits.device, dtype=self.logits.dtype)
+            hard = self.booleanize().to(device=self.logits.device, dtype=torch.float32)
             return hard.expand(int(batch_size), 1, *self.shape)
-        p = self._rescaled()
-        u = torch.rand((int(batch_size), *self.param_shape), generator=self.generator).to(p.device, p.dtype)
-        m = torch.sigmoid(self.slope_sample * (p - u))
-        if self.straight_through:
-            m = (p > u).to(m.dtype) + (m - m.detach())  # exact 0/1 values, relaxed gradient
-        m = torch.where(self.forced, torch.ones_like(m), m)
+        # probabilities, rescaling and draws stay fp32 under autocast, so that mean(p') == rate holds
+        with torch.autocast(self.logits.device.type, enabled=False):
+            p = self._rescaled()
+            u = torch.rand((int(batch_size), *self.param_shape), generator=self._draw_generator(), device=p.device)
+            m = torch.sigmoid(self.slope_sample * (p - u))
+            if self.straight_through:
+                m = (p > u).to(m.dtype) + (m - m.detach())  # exact 0/1 values, relaxed gradient
+            m = torch.where(self.forced, torch.ones_like(m), m)
         return self._expand(m).unsqueeze(1)
+
+    def _draw_generator(self) -> torch.Generator:
+        """The generator of the Monte-Carlo draws, on the parameters' device: :attr:`generator` on a CPU; on a GPU a
+        generator of that device seeded once from it, so that no draw is copied from the host inside a step."""
+        device = self.logits.device
+        if device.type == "cpu":
+            return self.generator
+        if self._device_generator is None or self._device_generator.device != device:
+            self._device_generator = torch.Generator(device)
+            pending, self._pending_device_state = self._pending_device_state, None
+            if pending is not None and pending[0] == str(device):
+                self._device_generator.set_state(pending[1])  # a resumed run continues its draws
+            else:
+                self._device_generator.manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
+        return self._device_generator
 
     # ------------------------------------------------------------------ booleanize and state
     def booleanize_params(self) -> Tensor:
@@ -235,13 +254,19 @@ class SampNet(nn.Module):
             extra={"acs": self.acs, "straight_through": self.straight_through, **extra},
         )
 
-    def get_extra_state(self) -> dict[str, Tensor]:
-        # the Monte-Carlo generator is part of the state so that a resumed run draws the same masks
-        return {"generator_state": self.generator.get_state()}
+    def get_extra_state(self) -> dict:
+        # the Monte-Carlo generators are part of the state so that a resumed run draws the same masks
+        state: dict = {"generator_state": self.generator.get_state()}
+        if self._device_generator is not None:
+            state["device_generator"] = (str(self._device_generator.device), self._device_generator.get_state())
+        return state
 
-    def set_extra_state(self, state: dict[str, Tensor]) -> None:
+    def set_extra_state(self, state: dict) -> None:
         if "generator_state" in state:
             self.generator.set_state(state["generator_state"])
+        # applied when draws next happen on that device (the module may still be moved there after loading)
+        self._device_generator = None
+        self._pending_device_state = state.get("device_generator")
 
     def extra_repr(self) -> str:
         return (
