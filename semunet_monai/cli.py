@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from .precision import PRECISIONS
 from .sampling.masks import MASK_KINDS, create_mask, mask_geometry
 
 __all__ = ["build_parser", "main"]
@@ -165,6 +166,14 @@ def _exit_code(run: Callable[[], object]) -> int:
     return 0
 
 
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="network precision (default the preset's: auto, i.e. bf16 where the CPU or GPU has it, else fp32)",
+    )
+
+
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     from .config import PRESETS
     from .engines.methods import METHODS
@@ -186,6 +195,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases")
     p.add_argument("--batch-size", type=int, help="batch size")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    _add_precision(p)
     p.add_argument("--seed", type=int, help="training seed")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -200,6 +210,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "finetune_epochs": args.finetune_epochs,
         "batch_size": args.batch_size,
         "device": args.device,
+        "precision": args.precision,
         "seed": args.seed,
     }
     data = {"root": args.data} if args.data else {}
@@ -267,6 +278,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
     p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases of every cell")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_reproduce, subparser=p)
 
@@ -286,6 +298,7 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             epochs=args.epochs,
             finetune_epochs=args.finetune_epochs,
             device=args.device,
+            precision=args.precision,
             progress=not args.no_progress,
         )
     )

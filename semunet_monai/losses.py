@@ -91,13 +91,16 @@ class JointLoss(nn.Module):
             )
         if torch.is_complex(labels) or labels.dtype == torch.bool:
             raise ValueError(f"JointLoss: argument 'labels' must hold integer class indices, got dtype {labels.dtype}.")
-        if torch.is_floating_point(labels):
+        # The value checks read tensors back to the host: they run on CPU tensors only, so that a GPU step does not
+        # synchronise (on a GPU the labels were checked by the data preflight before training).
+        check_values = labels.device.type == "cpu"
+        if torch.is_floating_point(labels) and check_values:
             if not bool(torch.all(labels == torch.round(labels))):  # also rejects NaN / inf
                 raise ValueError("JointLoss: argument 'labels' must be integer-valued, got non-integer values.")
         labels = labels.long()
         num_classes = seg_logits.shape[1]
-        valid = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-        if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
+        valid = labels if self.ignore_index is None or not check_values else labels[labels != self.ignore_index]
+        if check_values and valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
             raise ValueError(
                 f"JointLoss: argument 'labels' must lie in [0, {num_classes}) (K = seg_logits.shape[1])"
                 f"{'' if self.ignore_index is None else f' or equal ignore_index={self.ignore_index}'}, "
@@ -109,8 +112,9 @@ class JointLoss(nn.Module):
         index = self._label_index(seg_logits, labels)
         # Sum / count instead of torch's mean: finite (0) when every pixel is ignored, where torch returns NaN.
         ignore = -100 if self.ignore_index is None else self.ignore_index  # -100: torch's default, never a valid label
-        n_valid = index.numel() if self.ignore_index is None else int((index != self.ignore_index).sum())
-        ce = F.cross_entropy(seg_logits, index, ignore_index=ignore, reduction="sum") / max(n_valid, 1)
+        # the count stays a tensor (no host synchronisation)
+        n_valid = max(index.numel(), 1) if self.ignore_index is None else (index != ignore).sum().clamp_min(1)
+        ce = F.cross_entropy(seg_logits, index, ignore_index=ignore, reduction="sum") / n_valid
         if self.dice is None:
             return ce
         return self.dice(seg_logits, index.unsqueeze(1)) + ce

@@ -49,16 +49,17 @@ def grid_config(
     epochs: int | None = None,
     finetune_epochs: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
 ) -> ExperimentConfig:
     """The configuration every cell starts from: the preset, the grid's epoch budget (:data:`~.grid.GRID_EPOCHS`),
-    the user's YAML, then the arguments (data, epochs, device), each over the one before."""
+    the user's YAML, then the arguments (data, epochs, device, precision), each over the one before."""
     config = load_config(preset)
     budget = GRID_EPOCHS.get(preset)
     if budget is not None:
         config = config_from_dict({"train": {"epochs": budget[0], "finetune_epochs": budget[1]}}, config, "grid budget")
     if config_file is not None:
         config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
-    train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device}
+    train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device, "precision": precision}
     overrides = {"train": {k: v for k, v in train.items() if v is not None}}
     if data_root is not None:
         overrides["data"] = {"root": str(data_root)}
@@ -187,6 +188,7 @@ def run_grid(
     epochs: int | None = None,
     finetune_epochs: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
     progress: bool = True,
     report: bool = True,
 ) -> dict:
@@ -202,6 +204,7 @@ def run_grid(
         config_file: the user's YAML on top of the preset.
         epochs, finetune_epochs: the per-cell budget (default :data:`~.grid.GRID_EPOCHS`, else the preset's).
         device: training device (default the preset's).
+        precision: ``train.precision`` of every cell (default the preset's).
         progress: show an overall progress bar.
         report: write the tables and figures at the end.
 
@@ -210,7 +213,7 @@ def run_grid(
     """
     out = Path(out)
     requested = make_cells(list(rates), int(seeds), rows)
-    base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device)
+    base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device, precision)
     _check_out(out)
     records = _cells_on_disk(out)
     cells = list(dict.fromkeys(requested + list(records)))  # the report covers the whole folder

@@ -1,0 +1,68 @@
+"""Optional ``torch.compile`` for inference, with a clean fall-back to eager execution.
+
+Inductor generates C++ (CPU) or Triton (GPU) code at run time, so it needs a C/C++ compiler on the machine; its
+failures surface only at the first call. :class:`CompiledForward` checks for a compiler up front and turns either
+failure into one warning and eager execution. Training is not compiled: inductor in torch 2.13 fails on BasicUNet's
+backward (``replication_pad2d_backward`` stride assertion), see benchmarks/speed.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any
+
+from torch import nn
+
+__all__ = ["find_compiler", "CompiledForward"]
+
+logger = logging.getLogger(__name__)
+
+
+def find_compiler() -> str | None:
+    """The C++ compiler inductor would use (``$CXX``, else ``c++``, ``g++`` or ``clang++`` on the PATH), or None."""
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+class CompiledForward:
+    """Call ``module`` through ``torch.compile`` when ``enabled`` and possible, eagerly otherwise.
+
+    Not an ``nn.Module``, so the owner's state dict keeps the eager module's keys.
+
+    Args:
+        module: the module to run.
+        enabled: try to compile it.
+        setting: the name of the setting that enabled compilation, for messages.
+    """
+
+    def __init__(self, module: nn.Module, enabled: bool, setting: str = "compile") -> None:
+        self.module = module
+        self.setting = setting
+        self.compiled: Any = None
+        if not enabled:
+            return
+        if find_compiler() is None:
+            logger.warning("%s: no C++ compiler found (CXX, c++, g++, clang++); running eagerly.", setting)
+            return
+        import torch
+
+        self.compiled = torch.compile(module, dynamic=False)
+
+    @property
+    def active(self) -> bool:
+        """Whether calls go through the compiled module."""
+        return self.compiled is not None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.compiled is None:
+            return self.module(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - any inductor/dynamo failure: report once, then stay eager
+            logger.warning("%s: torch.compile failed (%s); running eagerly.", self.setting, str(err).splitlines()[0])
+            self.compiled = None
+            return self.module(*args, **kwargs)
