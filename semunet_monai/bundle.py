@@ -61,7 +61,8 @@ def experiment(
         max_epochs: MONAI Label's ``train#trainer#max_epochs``; sets the epochs of the main phases.
         overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
             ``batch_size``, ``lr``, ``seed``, ``val_every``, ``precision`` (train); ``rate``, ``mask_kind``,
-            ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model). None values are ignored.
+            ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model).
+            None values are ignored.
     """
     sections = {
         "train": (
