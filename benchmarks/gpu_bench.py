@@ -67,7 +67,7 @@ def train_steps(device: torch.device, precision: str, size: int, batch: int, ste
         sync(device)
         if step >= 2:
             times.append(time.perf_counter() - start)
-        losses.append(float(out[LOSS]))
+        losses.append(float(out[LOSS].detach()))
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     t = statistics.median(times)
     return {

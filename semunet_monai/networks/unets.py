@@ -32,6 +32,18 @@ def resolve_features(features: str | Sequence[int]) -> tuple[int, ...]:
     return widths
 
 
+def _pad_only_where_needed(unet: BasicUNet, spatial: Sequence[int]) -> None:
+    """Switch MONAI's UpCat padding on only for sizes that four 2x poolings do not divide.
+
+    UpCat pads its upsampled input with ``"replicate"`` on every call, by zero pixels when the sizes already match.
+    That no-op pad copies the tensor at each decoder level, runs in fp32 under CPU autocast (a cast there and back)
+    and its backward breaks torch.compile's inductor in torch 2.13; for sizes divisible by 16 it is skipped.
+    """
+    needed = any(int(s) % 16 for s in spatial)
+    for up in (unet.upcat_4, unet.upcat_3, unet.upcat_2, unet.upcat_1):
+        up.is_pad = needed
+
+
 def _check_input(x: Tensor, channels: int, name: str) -> None:
     if x.ndim != 4 or x.shape[1] != channels:
         raise ValueError(f"{name} expects input of shape (B, {channels}, H, W), got {tuple(x.shape)}.")
@@ -68,6 +80,7 @@ class ReconNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(B, C, H, W)`` zero-filled images to reconstructions ``(B, C, H, W)``."""
         _check_input(x, self.in_channels, "ReconNet")
+        _pad_only_where_needed(self.unet, x.shape[2:])
         out = self.unet(x)
         return x + out if self.residual else out
 
@@ -103,6 +116,7 @@ class SegNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(B, C_in, H, W)`` images to logits ``(B, K, H, W)``."""
         _check_input(x, self.in_channels, "SegNet")
+        _pad_only_where_needed(self.unet, x.shape[2:])
         return self.unet(x)
 
 

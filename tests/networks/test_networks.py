@@ -132,3 +132,21 @@ def test_semunet_argument_errors():
         SemuNet(ReconNet(features="tiny"))
     with pytest.raises(ValueError, match="freeze_mask"):
         _semunet().forward_kspace(torch.zeros(1, 1, 32, 32, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize("size", [(32, 48), (40, 36), (33, 20)])
+def test_unets_skip_only_the_no_op_pad(size):
+    """Sizes divisible by 16 skip UpCat's zero-width pad with identical outputs and gradients; others still pad."""
+    torch.manual_seed(0)
+    net = SegNet(num_classes=3, features="tiny")
+    x = torch.rand(2, 1, *size, requires_grad=True)
+    out = net(x)
+    divisible = all(s % 16 == 0 for s in size)
+    assert out.shape == (2, 3, *size)
+    assert [up.is_pad for up in (net.unet.upcat_1, net.unet.upcat_4)] == [not divisible] * 2
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    for up in (net.unet.upcat_1, net.unet.upcat_2, net.unet.upcat_3, net.unet.upcat_4):
+        up.is_pad = True  # MONAI's default path
+    ref = net.unet(x)
+    (ref_grad,) = torch.autograd.grad(ref.square().sum(), x)
+    assert torch.equal(out, ref) and torch.equal(grad, ref_grad)
