@@ -25,14 +25,34 @@ from semunet_monai.engines.builders import build_model, build_optimizer, set_tra
 from semunet_monai.engines.methods import method_phases
 from semunet_monai.engines.trainer import PhaseForward, SemuNetTrainer
 from semunet_monai.losses import JointLoss
+from semunet_monai.networks import unets
 from semunet_monai.precision import autocast
 
-# a training variant: precision plus options (channels_last memory layout, fused Adam, data loader workers)
+_pad_only_where_needed = unets._pad_only_where_needed
+
+
+def _always_pad(unet, spatial) -> None:
+    """MONAI's UpCat behaviour: the replicate pad on every call."""
+    for up in (unet.upcat_4, unet.upcat_3, unet.upcat_2, unet.upcat_1):
+        up.is_pad = True
+
+
+# a training variant: precision plus options. Kept in the library: skipping UpCat's zero-width pad and a LeakyReLU
+# that is not in place (the "MONAI's ..." variants put MONAI's defaults back); measured only: channels_last memory
+# layout, fused Adam, torch.compile, data loader workers.
 TRAIN_VARIANTS = {
     "fp32": {"precision": "fp32"},
     "bf16": {"precision": "bf16"},
+    "fp32, MONAI's UpCat pad and in-place LeakyReLU (before)": {
+        "precision": "fp32",
+        "upcat_pad": True,
+        "inplace": True,
+    },
+    "bf16, MONAI's UpCat pad": {"precision": "bf16", "upcat_pad": True},
+    "bf16, MONAI's in-place LeakyReLU": {"precision": "bf16", "inplace": True},
     "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
     "bf16 + fused Adam": {"precision": "bf16", "fused": True},
+    "bf16 + torch.compile": {"precision": "bf16", "compile": True},
     "bf16 + 2 loader workers": {"precision": "bf16", "workers": 2},
 }
 
@@ -71,14 +91,15 @@ def model_and_parts(size: int, batch: int, preset: str = "tiny", features: str |
     return config, phase, model, optimizer, JointLoss(lam=0.1)
 
 
-def engine_run(loader, model, optimizer, loss_fn, phase, steps: int, precision: str) -> float:
+def engine_run(loader, model, optimizer, loss_fn, phase, steps: int, precision: str, compiled: bool = False) -> float:
     """Slices per second of SemuNetTrainer over ``steps`` iterations after one warm-up iteration."""
+    forward = PhaseForward(model, phase.input)
     trainer = SemuNetTrainer(
         device=torch.device("cpu"),
         max_epochs=1,
         epoch_length=steps + 1,
         train_data_loader=loader,
-        network=PhaseForward(model, phase.input),
+        network=torch.compile(forward) if compiled else forward,
         optimizer=optimizer,
         loss_function=loss_fn,
         phase=phase,
@@ -129,9 +150,17 @@ def train_variants(root: Path, steps: int, rounds: int) -> dict:
             _, phase, model, opt, loss = model_and_parts(size, batch, "cpu", None, v.get("fused", False))
             if v.get("channels_last"):
                 model = model.to(memory_format=torch.channels_last)
+            for m in model.modules():
+                if isinstance(m, torch.nn.LeakyReLU):
+                    m.inplace = bool(v.get("inplace"))
             workers = v.get("workers", 0)
             loader = DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers)
-            results[name].append(engine_run(loader, model, opt, loss, phase, steps, v["precision"]))
+            unets._pad_only_where_needed = _always_pad if v.get("upcat_pad") else _pad_only_where_needed
+            try:
+                speed = engine_run(loader, model, opt, loss, phase, steps, v["precision"], v.get("compile", False))
+            finally:
+                unets._pad_only_where_needed = _pad_only_where_needed
+            results[name].append(speed)
             log(f"round {r + 1}/{rounds} train cpu preset, {name}: {results[name][-1]:.2f} slices/s")
     base = statistics.median(results["fp32"])
     bf16 = statistics.median(results["bf16"])

@@ -44,6 +44,11 @@ def _pad_only_where_needed(unet: BasicUNet, spatial: Sequence[int]) -> None:
         up.is_pad = needed
 
 
+# BasicUNet's default activation, but not in place: InstanceNorm returns a view, and an in-place activation on it makes
+# autograd clone the whole base tensor (CopySlices) at every block; 5-12 % of a training step (benchmarks/speed.py)
+ACT = ("LeakyReLU", {"negative_slope": 0.1, "inplace": False})
+
+
 def _check_input(x: Tensor, channels: int, name: str) -> None:
     if x.ndim != 4 or x.shape[1] != channels:
         raise ValueError(f"{name} expects input of shape (B, {channels}, H, W), got {tuple(x.shape)}.")
@@ -74,7 +79,7 @@ class ReconNet(nn.Module):
             in_channels=in_channels,
             out_channels=in_channels,
             features=resolve_features(features),
-            **unet_kwargs,
+            **{"act": ACT, **unet_kwargs},
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -110,7 +115,7 @@ class SegNet(nn.Module):
             in_channels=self.in_channels,
             out_channels=self.num_classes,
             features=resolve_features(features),
-            **unet_kwargs,
+            **{"act": ACT, **unet_kwargs},
         )
 
     def forward(self, x: Tensor) -> Tensor:

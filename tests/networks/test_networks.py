@@ -150,3 +150,15 @@ def test_unets_skip_only_the_no_op_pad(size):
     ref = net.unet(x)
     (ref_grad,) = torch.autograd.grad(ref.square().sum(), x)
     assert torch.equal(out, ref) and torch.equal(grad, ref_grad)
+
+
+def test_unets_activation_is_not_in_place_and_gives_monai_defaults_values():
+    torch.manual_seed(0)
+    net = ReconNet(features="tiny")
+    acts = [m for m in net.modules() if isinstance(m, torch.nn.LeakyReLU)]
+    assert acts and all(not m.inplace and m.negative_slope == 0.1 for m in acts)
+    x = torch.rand(2, 1, 32, 32)
+    out = net(x)
+    for m in acts:
+        m.inplace = True  # BasicUNet's default: the same values
+    assert torch.equal(net(x), out)
