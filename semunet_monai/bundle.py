@@ -176,8 +176,8 @@ class BundleNetwork(nn.Module):
             input's device at each call; outputs are float32 either way. MONAI's evaluator autocasts to CUDA only,
             so the bundle's inference sets the precision here. Keep ``fp32`` for TorchScript export.
         compile: run the SemuNet through ``torch.compile`` (:class:`~semunet_monai.compile.CompiledForward`: eager
-            when no compiler is found or compilation fails). It pays off over many volumes: about 30 s to compile
-            on 2 CPU cores, then about 30 % faster (benchmarks/speed.py).
+            when no compiler is found or compilation fails). It pays off over many volumes: 47 s to compile on 2
+            CPU cores with a cold cache, then 1.6x faster per volume (benchmarks/speed.py).
     """
 
     def __init__(self, model: SemuNet, outputs: str = "seg", precision: str = "fp32", compile: bool = False) -> None:

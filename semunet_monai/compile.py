@@ -17,9 +17,9 @@ from torch import nn
 
 __all__ = ["find_compiler", "should_compile", "CompiledForward", "COMPILE_MIN_VOLUMES"]
 
-# auto compiles from this many volumes on: compiling took 31 s with a cold inductor cache (6 s warm) and then saved
-# 2.4 s per 240x240x48 volume on 2 CPU cores (benchmarks/speed.py), so it pays off after about 13 (3) volumes
-COMPILE_MIN_VOLUMES = 10
+# auto compiles from this many volumes on: on 2 CPU cores compiling took 47 s with a cold inductor cache (6 s warm)
+# and then saved 1.6 s per 240x240x48 volume (benchmarks/speed.py), so it pays off after about 30 (4) volumes
+COMPILE_MIN_VOLUMES = 30
 
 logger = logging.getLogger(__name__)
 

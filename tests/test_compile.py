@@ -77,7 +77,7 @@ def test_compile_keeps_the_state_dict_keys():
 
 @pytest.mark.parametrize(
     "setting, n, expected",
-    [(True, 1, True), (False, 50, False), ("auto", 9, False), ("auto", 10, True), ("TRUE", 1, True)],
+    [(True, 1, True), (False, 50, False), ("auto", 29, False), ("auto", 30, True), ("TRUE", 1, True)],
 )
 def test_should_compile(setting, n, expected):
     assert compile_mod.should_compile(setting, n) is expected
