@@ -94,7 +94,7 @@ def test_bf16_forward_and_backward_match_fp32_on_a_fixed_batch():
     out16, loss16, g16, m16 = _loss_and_grads(model, image, label, "bf16")
     # SegNet's logits come out of bf16 convolutions; ReconNet's residual sum x + U(x) promotes back to fp32
     assert out16.seg.dtype == torch.bfloat16 and out32.seg.dtype == torch.float32
-    span = float(out32.recon.max() - out32.recon.min())
+    span = float(out32.recon.detach().max() - out32.recon.detach().min())
     assert float((out16.recon.float() - out32.recon).abs().max()) < 0.02 * span
     assert abs(float(loss16 - loss32)) < 0.02 * float(loss32)
     for a, b, cosine, norm in ((g16, g32, 0.99, 0.02), (m16, m32, 0.85, 0.15)):
