@@ -36,6 +36,11 @@ def _trainer(precision: str, model: SemuNet) -> SemuNetTrainer:
     )
 
 
+def _skip_without(precision: str) -> None:
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+
+
 def _model() -> SemuNet:
     torch.manual_seed(0)
     sampler = SampNet((SIZE, SIZE), 0.1, acs=2, init="vd", seed=0)
@@ -51,8 +56,7 @@ def _batch():
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_step_does_not_synchronise(precision):
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        pytest.skip("this GPU has no bf16")
+    _skip_without(precision)
     model = _model()
     trainer = _trainer(precision, model)
     image, label = _batch()
@@ -79,8 +83,7 @@ def test_sampnet_draws_on_the_device_and_resumes_them():
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_amp_training_keeps_kspace_complex64(precision):
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        pytest.skip("this GPU has no bf16")
+    _skip_without(precision)
     model = _model()
     trainer = _trainer(precision, model)
     assert (trainer.grad_scaler is not None) == (precision == "fp16")
