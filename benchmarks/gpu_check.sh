@@ -26,7 +26,7 @@ fi
 if ! "$PY" -c "import semunet_monai, monai, ignite, nibabel, SimpleITK, h5py, matplotlib, pytest" 2>/dev/null; then
   [ -d "$WHEELS" ] || { echo "gpu_check: dependencies missing and no $WHEELS folder (see benchmarks/gpu_wheels.sh)" >&2; exit 1; }
   echo "gpu_check: installing the project from $WHEELS (offline)"
-  "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --no-build-isolation -e ".[dev]"
+  "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --no-build-isolation -e . pytest
 fi
 "$PY" -c "import torch; print('gpu_check:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU (dry run)', 'torch', torch.__version__)"
 set +e
