@@ -19,6 +19,7 @@ from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 
 from .atomic import atomic_write
 from .kspace import ifft2c
+from .precision import autocast, resolve_precision
 
 __all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace"]
 
@@ -111,9 +112,11 @@ def infer_kspace(network: torch.nn.Module, items: list[dict], output_dir: str | 
         )
         k = k / max(scale, 1e-12)
         recon, seg = [], []
+        precision = resolve_precision(getattr(network, "precision", "fp32"), device, "precision")
         for start in range(0, k.shape[0], batch_size):
-            out = model.forward_kspace(k[start : start + batch_size])
-            recon.append(model.magnitude(out.recon).cpu())
+            with autocast(device, precision):
+                out = model.forward_kspace(k[start : start + batch_size])
+            recon.append(model.magnitude(out.recon).float().cpu())
             seg.append(out.seg.argmax(dim=1, keepdim=True).cpu() if out.seg is not None else None)
         stem = item["stem"]
         recon_vol = torch.cat(recon)[:, 0].permute(1, 2, 0).numpy().astype(np.float32)

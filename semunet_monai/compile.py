@@ -60,6 +60,7 @@ class CompiledForward:
         self.module = module
         self.setting = setting
         self.compiled: Any = None
+        self.compiled_once = False
         if not enabled:
             return
         if find_compiler() is None:
@@ -79,9 +80,13 @@ class CompiledForward:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.compiled is None:
             return self.module(*args, **kwargs)
-        try:
+        if self.compiled_once:  # after a successful compilation errors are the input's: they propagate
             return self.compiled(*args, **kwargs)
+        try:
+            out = self.compiled(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - any inductor/dynamo failure: report once, then stay eager
             logger.warning("%s: torch.compile failed (%s); running eagerly.", self.setting, str(err).splitlines()[0])
             self.compiled = None
             return self.module(*args, **kwargs)
+        self.compiled_once = True
+        return out

@@ -15,7 +15,16 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["PRECISIONS", "check_precision", "resolve_precision", "amp_dtype", "autocast", "grad_scaler", "cpu_has_bf16"]
+__all__ = [
+    "PRECISIONS",
+    "check_precision",
+    "resolve_precision",
+    "amp_dtype",
+    "autocast",
+    "grad_scaler",
+    "cpu_has_bf16",
+    "cuda_has_bf16",
+]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -28,6 +37,12 @@ def cpu_has_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch build without the check: assume no native bf16
         return False
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    """Whether this CUDA device computes bf16 natively (compute capability 8.0 or newer; torch's
+    ``is_bf16_supported()`` also says yes for the emulated bf16 of older GPUs)."""
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -50,7 +65,7 @@ def resolve_precision(name: str, device: str | torch.device, setting: str = "tra
     check_precision(name, setting)
     device = _device(device)
     cuda = device.type == "cuda"
-    bf16_ok = torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_bf16()
+    bf16_ok = cuda_has_bf16(device) if cuda else device.type == "cpu" and cpu_has_bf16()
     if name == "auto":
         return "bf16" if bf16_ok else "fp32"
     if name == "fp16" and not cuda:

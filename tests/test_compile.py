@@ -11,6 +11,7 @@ import semunet_monai.compile as compile_mod
 from semunet_monai import ReconNet, SegNet, SemuNet
 from semunet_monai.bundle import BundleNetwork
 from semunet_monai.compile import CompiledForward
+from semunet_monai.precision import cpu_has_bf16
 
 
 @pytest.fixture
@@ -70,6 +71,16 @@ def test_a_failing_compilation_falls_back_to_eager(monkeypatch, caplog):
     assert "inference compile: torch.compile failed (inductor: assert_size_stride failed)" in caplog.text
 
 
+def test_errors_after_a_successful_compilation_propagate(monkeypatch):
+    monkeypatch.setattr(compile_mod, "find_compiler", lambda: "/usr/bin/c++")
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)  # "compiles" to itself
+    run = CompiledForward(torch.nn.Linear(3, 2), enabled=True)
+    run(torch.rand(1, 3))
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        run(torch.rand(1, 4))  # the input's error, not a compile failure
+    assert run.active
+
+
 def test_compile_keeps_the_state_dict_keys():
     net = BundleNetwork(_model(), compile=False)
     assert set(net.state_dict()) == {f"model.{k}" for k in net.model.state_dict()}
@@ -91,8 +102,8 @@ def test_should_compile_refuses_other_values():
 @pytest.mark.slow
 def test_compiled_inference_matches_eager():
     """A real inductor compilation (about 30 s on 2 cores): the same outputs as eager within bf16 rounding."""
-    if compile_mod.find_compiler() is None:
-        pytest.skip("no C++ compiler")
+    if compile_mod.find_compiler() is None or not cpu_has_bf16():
+        pytest.skip("no C++ compiler, or no native bf16 on this CPU")
     model = _model()
     x = torch.rand(3, 1, 32, 32)
     eager = BundleNetwork(model, outputs="stacked", precision="bf16")

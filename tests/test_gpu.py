@@ -13,7 +13,7 @@ from semunet_monai import JointLoss, ReconNet, SampNet, SegNet, SemuNet
 from semunet_monai.bundle import BundleNetwork
 from semunet_monai.engines.methods import method_phases
 from semunet_monai.engines.trainer import LOSS, PhaseForward, SemuNetTrainer
-from semunet_monai.precision import autocast
+from semunet_monai.precision import autocast, cuda_has_bf16
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -37,7 +37,7 @@ def _trainer(precision: str, model: SemuNet) -> SemuNetTrainer:
 
 
 def _skip_without(precision: str) -> None:
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+    if precision == "bf16" and not cuda_has_bf16(torch.device("cuda")):
         pytest.skip("this GPU has no bf16")
 
 
@@ -90,7 +90,7 @@ def test_amp_training_keeps_kspace_complex64(precision):
     image, label = _batch()
     with autocast("cuda", precision):
         kspace = model.operator(image, model.current_mask(4, image))
-        zero_filled = model.operator.adjoint(kspace)
+        zero_filled = model.operator.adjoint(kspace, model.current_mask(4, image))
     assert kspace.dtype == zero_filled.dtype == torch.complex64
     losses = [float(trainer.step(image, label)[LOSS]) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(losses)))

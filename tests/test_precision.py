@@ -200,6 +200,20 @@ def test_fp16_trainer_gets_a_scaler_and_bf16_none():
     assert isinstance(_trainer("fp16", _model(), image, label).grad_scaler, torch.amp.GradScaler)
 
 
+def test_fp16_step_goes_through_the_grad_scaler():
+    """fp16 (CPU autocast here, CUDA in practice): the loss is scaled before backward and the scaler steps."""
+    image, label = _batch()
+    trainer = _trainer("fp16", _model(), image, label)
+    calls = []
+    scaler = trainer.grad_scaler
+    scale, step = scaler.scale, scaler.step
+    scaler.scale = lambda loss: calls.append("scale") or scale(loss)
+    scaler.step = lambda opt: calls.append("step") or step(opt)
+    out = trainer.step(image[:2], label[:2])
+    assert calls == ["scale", "step"] and out["seg"].dtype == torch.float16
+    assert torch.isfinite(out[LOSS])
+
+
 def test_amp_is_a_deprecated_alias_of_precision(caplog):
     with caplog.at_level(logging.WARNING):
         on = config_from_dict({"train": {"amp": True}}, source="old.yaml")

@@ -58,7 +58,11 @@ def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, con
         class_names=scheme.class_names[1:],
         ignore_index=IGNORE_INDEX,
     )
-    precision = resolve_precision(config.train.precision, device)
+    try:
+        precision = resolve_precision(config.train.precision, device)
+    except ValueError as err:  # e.g. a run trained in fp16 on a GPU, scored on a CPU
+        precision = resolve_precision("auto", device)
+        logger.warning("%s; evaluating in %s instead.", err, precision)
     return SemuNetEvaluator(
         device=device, val_data_loader=loader, network=model, key_val_metric={"key": metric}, precision=precision
     )

@@ -19,7 +19,7 @@ from monai.handlers import TensorBoardStatsHandler, ValidationHandler
 from monai.utils import set_determinism
 from torch.utils.data.distributed import DistributedSampler
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, config_from_dict
 from ..data.labels import IGNORE_INDEX
 from ..losses import JointLoss
 from ..networks.semunet import SemuNet
@@ -89,13 +89,27 @@ def check_settings(config: ExperimentConfig) -> None:
         raise ValueError(f"train.lr and sampling.mask_lr must be positive, got {config.train.lr} and {s.mask_lr}.")
 
 
+def _saved_config(path: Path) -> dict | None:
+    """A run folder's config.yaml read as a configuration (deprecated keys mapped), or None if it is not one."""
+    try:
+        return config_from_dict(yaml.safe_load(path.read_text()), source=str(path)).to_dict()
+    except (ValueError, yaml.YAMLError):
+        return None
+
+
 def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
     path = run_dir / "config.yaml"
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    if path.is_file() and path.read_text() != text:
+    # compared as configurations, so that a folder written before train.precision (its train.amp) still resumes
+    saved = _saved_config(path) if path.is_file() else None
+    if path.is_file() and saved != config.to_dict():
+        new = config.to_dict()
+        differ = sorted(
+            f"{s}.{k}" for s in new for k in new[s] if saved is None or saved.get(s, {}).get(k) != new[s][k]
+        )
         raise ValueError(
-            f"{path}: this run folder holds a different configuration; use a new --out folder, or resume with the "
-            f"same settings."
+            f"{path}: this run folder holds a different configuration ({', '.join(differ) or 'unreadable'}); use a "
+            f"new --out folder, or resume with the same settings."
         )
     path.write_text(text)
 
@@ -255,6 +269,7 @@ def _run_phase(
             "network": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "trainer": trainer.state_dict(),
+            "grad_scaler": trainer.grad_scaler.state_dict() if trainer.grad_scaler is not None else None,
             "rng": rng_state(),
             "meta": {
                 "phase": phase.name,
@@ -285,6 +300,8 @@ def _run_phase(
         model.load_state_dict(ckpt["network"])
         optimizer.load_state_dict(ckpt["optimizer"])
         trainer.load_state_dict(ckpt["trainer"])
+        if trainer.grad_scaler is not None and ckpt.get("grad_scaler"):
+            trainer.grad_scaler.load_state_dict(ckpt["grad_scaler"])  # fp16: the loss scale it had reached
         trainer.state.max_epochs = epochs
         set_rng_state(ckpt["rng"])
         best.update(metric=meta.get("best_metric", -math.inf), epoch=meta.get("best_epoch", 0))

@@ -100,6 +100,8 @@ class SampNet(nn.Module):
         # rate of the learnable entries so that mean over all entries (forced ones at 1) is exactly `rate`
         self.learn_rate = (self.rate * n_total - n_forced) / (n_total - n_forced)
         self.register_buffer("forced", forced)
+        # 1 / n_free on the learnable entries, 0 on forced ones; not saved (derived from `forced`)
+        self.register_buffer("free_weight", (~forced).double().div(n_total - n_forced).float(), persistent=False)
 
         self.logits = nn.Parameter(self._init_logits(init, float(eps)))
         self.register_buffer("init_mask", self.booleanize_params().clone())
@@ -147,8 +149,8 @@ class SampNet(nn.Module):
 
     def _rescaled(self) -> Tensor:
         p = self.prob().float()
-        free = ~self.forced
-        pbar = p[free].mean()
+        # mean over the learnable entries as a weighted sum: boolean indexing would synchronise with a GPU (nonzero)
+        pbar = (p * self.free_weight).sum()
         alpha = self.learn_rate
         # LOUPE's scaling layer. The branch is picked on the device (no host synchronisation); both denominators are
         # clamped, so the unused branch has finite values and contributes zero, not NaN, to the gradient.
@@ -259,6 +261,8 @@ class SampNet(nn.Module):
         state: dict = {"generator_state": self.generator.get_state()}
         if self._device_generator is not None:
             state["device_generator"] = (str(self._device_generator.device), self._device_generator.get_state())
+        elif self._pending_device_state is not None:  # loaded, not drawn from yet
+            state["device_generator"] = self._pending_device_state
         return state
 
     def set_extra_state(self, state: dict) -> None:

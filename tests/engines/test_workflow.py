@@ -85,7 +85,7 @@ def test_resume_checks_dataset_size_and_epochs(demo_dir, tmp_path):
     config = tiny(demo_dir, train={"method": "baseline", "epochs": 3, "finetune_epochs": 1})
     train(config, run, progress=False)
     (run / "phases" / "0_joint" / "final.pt").unlink()
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match=r"different configuration \(train.epochs\)"):
         train(tiny(demo_dir, train={"method": "baseline", "epochs": 2, "finetune_epochs": 1}), run, resume=True)
     latest = run / "phases" / "0_joint" / "latest.pt"
     ckpt = load_checkpoint(latest)
@@ -93,6 +93,20 @@ def test_resume_checks_dataset_size_and_epochs(demo_dir, tmp_path):
     torch.save(ckpt, latest)
     with pytest.raises(CheckpointError, match="training slices"):
         train(config, run, resume=True, progress=False)
+
+
+def test_a_run_saved_with_train_amp_resumes_with_the_same_precision(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    config = tiny(demo_dir, train={"method": "baseline", "epochs": 1, "finetune_epochs": 1, "precision": "fp32"})
+    train(config, run, progress=False)
+    path = run / "config.yaml"
+    text = path.read_text()
+    assert "precision: fp32" in text
+    path.write_text(text.replace("precision: fp32", "amp: false"))  # as written before train.precision
+    train(config, run, resume=True, progress=False)
+    auto = tiny(demo_dir, train={"method": "baseline", "epochs": 1, "finetune_epochs": 1, "precision": "auto"})
+    with pytest.raises(ValueError, match=r"different configuration \(train.precision\)"):
+        train(auto, run, resume=True, progress=False)
 
 
 def test_corrupt_checkpoint_names_the_file_and_the_earlier_one(demo_dir, tmp_path):
