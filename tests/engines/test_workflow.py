@@ -35,6 +35,24 @@ def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
     assert ("mean_dice" in results["mean"]) == has_seg
     assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "test_metrics.csv").is_file()
     assert (tmp_path / "run" / "mask" / "mask.npy").is_file() == (method != "fullysampled")
+    _assert_frozen_modules_unchanged(method, tmp_path / "run")
+
+
+def _assert_frozen_modules_unchanged(method, run_dir):
+    """From one phase to the next, every tensor outside the phase's trainable modules stays exactly the same (Liu's
+    SegNet while its ReconNet trains, LOUPE-Seg's mask and ReconNet while its SegNet trains, ...)."""
+    phases = METHODS[method]
+    states = [
+        load_checkpoint(run_dir / "phases" / f"{i}_{p.name}" / "final.pt")["network"] for i, p in enumerate(phases)
+    ]
+    for phase, before, after in zip(phases[1:], states, states[1:]):
+        frozen = [k for k in after if k in before and k.split(".")[0] not in phase.trainable]
+        if method in ("loupe_seg", "liu", "mdrecon"):  # a whole network is frozen in their second/last phase
+            assert any(k.startswith(("recon.", "seg.")) for k in frozen), (method, phase.name)
+        for key in frozen:
+            assert torch.equal(before[key], after[key]), (method, phase.name, key)
+        trained = [k for k in after if k in before and k.split(".")[0] in phase.trainable]
+        assert any(not torch.equal(before[k], after[k]) for k in trained), (method, phase.name)
 
 
 def test_semunet_stage_two_keeps_an_exact_budget_mask(demo_dir, tmp_path):
