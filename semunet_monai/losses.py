@@ -93,20 +93,21 @@ class JointLoss(nn.Module):
             raise ValueError(f"JointLoss: argument 'labels' must hold integer class indices, got dtype {labels.dtype}.")
         # The value checks read tensors back to the host: they run on CPU tensors only, so that a GPU step does not
         # synchronise (on a GPU the labels were checked by the data preflight before training).
-        check_values = labels.device.type == "cpu"
-        if torch.is_floating_point(labels) and check_values:
-            if not bool(torch.all(labels == torch.round(labels))):  # also rejects NaN / inf
-                raise ValueError("JointLoss: argument 'labels' must be integer-valued, got non-integer values.")
+        if labels.device.type == "cpu":
+            self._check_label_values(labels, seg_logits.shape[1])
+        return labels.long()
+
+    def _check_label_values(self, labels: Tensor, num_classes: int) -> None:
+        if torch.is_floating_point(labels) and not bool(torch.all(labels == torch.round(labels))):  # NaN/inf too
+            raise ValueError("JointLoss: argument 'labels' must be integer-valued, got non-integer values.")
         labels = labels.long()
-        num_classes = seg_logits.shape[1]
-        valid = labels if self.ignore_index is None or not check_values else labels[labels != self.ignore_index]
-        if check_values and valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
+        valid = labels if self.ignore_index is None else labels[labels != self.ignore_index]
+        if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
             raise ValueError(
                 f"JointLoss: argument 'labels' must lie in [0, {num_classes}) (K = seg_logits.shape[1])"
                 f"{'' if self.ignore_index is None else f' or equal ignore_index={self.ignore_index}'}, "
                 f"got values in [{int(valid.min())}, {int(valid.max())}]."
             )
-        return labels
 
     def _seg_term(self, seg_logits: Tensor, labels: Tensor) -> Tensor:
         index = self._label_index(seg_logits, labels)

@@ -32,17 +32,12 @@ logger = logging.getLogger(__name__)
 
 
 def make_loader(
-    ds: SliceDataset, batch_size: int, workers: int, sampler: Any = None, pin_memory: bool = False
+    ds: SliceDataset, batch_size: int, workers: int, sampler: Any = None, device: torch.device | None = None
 ) -> DataLoader:
-    """Slices in order (or ``sampler``'s); ``pin_memory`` for a CUDA device, so batches are copied asynchronously."""
+    """Slices in order (or ``sampler``'s); pinned for a CUDA ``device``, so batches are copied asynchronously."""
+    pin = device is not None and device.type == "cuda"
     return DataLoader(
-        ds,
-        batch_size=batch_size,
-        sampler=sampler,
-        shuffle=False,
-        num_workers=workers,
-        drop_last=False,
-        pin_memory=pin_memory,
+        ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers, drop_last=False, pin_memory=pin
     )
 
 
@@ -72,7 +67,7 @@ def evaluate(
     model: SemuNet, dataset: SliceDataset, config: ExperimentConfig, scheme: Any, device: torch.device
 ) -> dict:
     """Per-subject and mean PSNR / SSIM / Dice of ``model`` on ``dataset`` (metrics convention in :mod:`metrics`)."""
-    loader = make_loader(dataset, config.train.batch_size, config.train.num_workers, pin_memory=device.type == "cuda")
+    loader = make_loader(dataset, config.train.batch_size, config.train.num_workers, device=device)
     evaluator = make_evaluator(model, loader, device, config, scheme)
     evaluator.run()
     mean = {k: float(v) for k, v in evaluator.state.metrics.items() if k != "key"}

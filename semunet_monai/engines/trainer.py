@@ -88,7 +88,7 @@ class SemuNetTrainer(SupervisedTrainer):
 
     def step(self, image: torch.Tensor, label: torch.Tensor) -> dict:
         """One optimisation step on a batch already on the device; returns the outputs with tensor losses."""
-        engine = self
+        engine = self  # the names of MONAI's _iteration, which this body follows
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0

@@ -162,7 +162,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None
-    val_loader = make_loader(data.val, t.batch_size, t.num_workers, pin_memory=device.type == "cuda")
+    val_loader = make_loader(data.val, t.batch_size, t.num_workers, device=device)
     try:
         for index, phase in enumerate(phases):
             phase_dir = run_dir / "phases" / f"{index}_{phase.name}"
@@ -244,7 +244,7 @@ def _run_phase(
     set_trainable(model, phase)
     optimizer = build_optimizer(model, phase, config)
     sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
-    train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler, pin_memory=device.type == "cuda")
+    train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler, device=device)
     forward = PhaseForward(model, phase.input)
     if world_size() > 1:
         ids = [device.index] if device.type == "cuda" else None

@@ -89,7 +89,7 @@ def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
     if not path.is_file():
         return
     saved = config_from_dict(yaml.safe_load(path.read_text()), source=str(path)).to_dict()  # maps train.amp
-    if saved != config_from_dict(config.to_dict()).to_dict():
+    if saved != config.to_dict():
         raise ValueError(
             f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
             f"--out folder for a grid with different settings. Nothing was trained."
