@@ -78,7 +78,7 @@ def experiment(
             "precision",
         ),
         "sampling": ("rate", "mask_kind", "geometry", "acs", "init", "mask_lr"),
-        "data": ("spatial_size", "modality", "label_scheme", "demo_subjects", "demo_dir"),
+        "data": ("spatial_size", "modality", "label_scheme", "demo_subjects", "demo_generator", "demo_dir"),
         "model": ("features",),
     }
     nested: dict[str, dict[str, Any]] = {name: {} for name in sections}

@@ -114,14 +114,19 @@ def _run_check_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 def _add_demo_data(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo-data",
-        help="generate the embedded procedural brain-phantom dataset (MRBrainS13 or MRBrainS18 layout)",
-        description="Write synthetic subjects with every MRBrainS label, T1/T1_IR/T2_FLAIR contrasts, bias and noise.",
+        help="generate the embedded demo dataset (MRBrainS13 or MRBrainS18 layout)",
+        description="Write demo subjects with MRBrainS labels and T1/T1_IR/T2_FLAIR images: by default derived from "
+        "the MNI152 template shipped with the package (real anatomy, see docs/data_card.md), or the procedural "
+        "phantom (every MRBrainS label, lesions included).",
     )
     p.add_argument("--out", required=True, help="output folder (must be empty or new)")
     p.add_argument("--subjects", type=int, default=5, help="number of subjects (default 5)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--layout", default="mrbrains13", choices=("mrbrains13", "mrbrains18"), help="folder layout")
     p.add_argument("--shape", type=int, nargs=3, default=(240, 240, 48), metavar=("X", "Y", "Z"), help="voxels")
+    p.add_argument(
+        "--generator", default="mni152", choices=("mni152", "phantom"), help="subject generator (default mni152)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing generated dataset")
     p.set_defaults(handler=_run_demo_data, subparser=p)
 
@@ -137,6 +142,7 @@ def _run_demo_data(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             layout=args.layout,
             shape=tuple(args.shape),
             overwrite=args.overwrite,
+            generator=args.generator,
         )
     except ValueError as err:
         parser.error(str(err))

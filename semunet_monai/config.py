@@ -54,6 +54,7 @@ class DataConfig:
     cache_dir: str | None = None
     min_foreground: float = 0.0
     demo_subjects: int = 5
+    demo_generator: str = "mni152"  # mni152 (real anatomy) | phantom (every MRBrainS label, lesions)
     demo_seed: int = 0
     demo_dir: str | None = None
 

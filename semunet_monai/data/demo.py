@@ -1,6 +1,12 @@
-"""Write the brain phantom to disk in the MRBrainS13 or MRBrainS18 layout: the project's default dataset.
+"""Write the demo dataset to disk in the MRBrainS13 or MRBrainS18 layout: the project's default dataset.
 
-Everything is generated locally by :func:`semunet_monai.data.phantom.make_subject`; nothing is downloaded.
+Two generators, both local (nothing is downloaded):
+
+- ``mni152`` (the default): subjects derived from the MNI152 template shipped with the package, real anatomy
+  (:func:`semunet_monai.data.mni_subjects.make_mni_subject`; docs/data_card.md);
+- ``phantom``: the procedural phantom, which has every MRBrainS label including lesions
+  (:func:`semunet_monai.data.phantom.make_subject`).
+
 Files are written under a temporary name and moved into place with ``os.replace``, and ``dataset.json`` is
 written last, so an interrupted run never leaves a half-written file under a final name.
 """
@@ -20,15 +26,21 @@ import numpy as np
 from ..atomic import atomic_write, atomic_write_text
 from .labels import LABEL_SCHEMES, MRBRAINS_LABELS
 from .layouts import MODALITIES as LAYOUT_STEMS
+from .mni_subjects import MNI_VERSION, make_mni_subject
 from .phantom import MODALITIES, MRBRAINS13_SHAPE, PHANTOM_VERSION, make_subject
 
-__all__ = ["DEMO_LAYOUTS", "DATASET_JSON", "GENERATOR", "subject_seed", "write_demo_dataset"]
+__all__ = ["DEMO_GENERATORS", "DEMO_LAYOUTS", "DATASET_JSON", "GENERATORS", "subject_seed", "write_demo_dataset"]
 
 logger = logging.getLogger(__name__)
 
 DEMO_LAYOUTS = ("mrbrains13", "mrbrains18")
 DATASET_JSON = "dataset.json"
-GENERATOR = "semunet_monai.data.phantom"
+DEMO_GENERATORS = ("mni152", "phantom")
+# name -> (module recorded in dataset.json, version, dataset title)
+GENERATORS = {
+    "mni152": ("semunet_monai.data.mni_subjects", MNI_VERSION, "semunet_monai MNI152-derived subjects"),
+    "phantom": ("semunet_monai.data.phantom", PHANTOM_VERSION, "semunet_monai brain phantom"),
+}
 MAX_SUBJECTS = 999  # subject seeds are seed * 1000 + i
 _ROOTS = {"mrbrains13": "TrainingData", "mrbrains18": "training"}
 _LABEL_FILES = {"mrbrains13": ("LabelsForTraining", "LabelsForTesting"), "mrbrains18": ("segm",)}
@@ -47,18 +59,18 @@ def _files(layout: str) -> list[str]:
     return images + [f"{stem}.nii.gz" for stem in _LABEL_FILES[layout]]
 
 
-def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path, descrip: str) -> None:
     """Save ``array`` with qform and sform (code 1, scanner) set to ``affine``, atomically."""
     img = nib.Nifti1Image(array, affine)
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     img.header.set_xyzt_units("mm")
-    img.header["descrip"] = f"semunet_monai phantom v{PHANTOM_VERSION}".encode()
+    img.header["descrip"] = descrip.encode()[:79]
     atomic_write(path, lambda tmp: nib.save(img, str(tmp)))  # the temp name keeps .nii.gz: nibabel compresses
 
 
 def _remove_stale(out: Path, layout: str, ids: list[str]) -> None:
-    """With ``overwrite``: drop subjects of a previous phantom dataset at ``out`` that the new one lacks.
+    """With ``overwrite``: drop subjects of a previous generated dataset at ``out`` that the new one lacks.
 
     Only folders listed in that dataset's ``dataset.json`` are touched, and only the files this module writes
     are deleted (a folder is removed only once empty); the old ``dataset.json`` goes first.
@@ -68,7 +80,8 @@ def _remove_stale(out: Path, layout: str, ids: list[str]) -> None:
         old = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return
-    if not isinstance(old, dict) or old.get("generator") != GENERATOR or old.get("layout") not in DEMO_LAYOUTS:
+    known = {module for module, _, _ in GENERATORS.values()}
+    if not isinstance(old, dict) or old.get("generator") not in known or old.get("layout") not in DEMO_LAYOUTS:
         return
     meta_path.unlink()
     old_layout = old["layout"]
@@ -83,7 +96,7 @@ def _remove_stale(out: Path, layout: str, ids: list[str]) -> None:
         for sub in (folder / "pre", folder, out / _ROOTS[old_layout]):
             if sub.is_dir() and not any(sub.iterdir()):
                 sub.rmdir()
-        logger.info("removed stale phantom subject %s", folder)
+        logger.info("removed stale demo subject %s", folder)
 
 
 def _check_int(value: int, name: str, lo: int, hi: int | None = None) -> int:
@@ -103,8 +116,9 @@ def write_demo_dataset(
     *,
     spacing: Sequence[float] | None = None,
     lesions: bool = True,
+    generator: str = "mni152",
 ) -> list[Path]:
-    """Generate ``subjects`` phantom subjects and write them as an MRBrainS13- or MRBrainS18-style dataset.
+    """Generate ``subjects`` demo subjects and write them as an MRBrainS13- or MRBrainS18-style dataset.
 
     Layouts (ids ``"1"`` .. ``str(subjects)``):
 
@@ -124,7 +138,8 @@ def write_demo_dataset(
         overwrite: allow writing into a non-empty ``out_dir``; subjects of a previous phantom dataset there that
             the new one lacks are removed.
         spacing: voxel size in mm; None keeps the MRBrainS13 field of view (see :func:`make_subject`).
-        lesions: include white-matter lesions.
+        lesions: include white-matter lesions (phantom only; MNI152-derived subjects have none).
+        generator: ``"mni152"`` (real anatomy, the default) or ``"phantom"``.
 
     Returns:
         the subject folders, in id order.
@@ -134,6 +149,8 @@ def write_demo_dataset(
     """
     subjects = _check_int(subjects, "subjects", 1, MAX_SUBJECTS)
     seed = _check_int(seed, "seed", 0)
+    if generator not in DEMO_GENERATORS:
+        raise ValueError(f"argument 'generator' must be one of {DEMO_GENERATORS}, got {generator!r}.")
     if layout not in DEMO_LAYOUTS:
         raise ValueError(f"argument 'layout' must be one of {DEMO_LAYOUTS}, got {layout!r}.")
     out = Path(out_dir)
@@ -142,17 +159,21 @@ def write_demo_dataset(
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise ValueError(
-                f"argument 'out_dir': {out} exists and is not empty; pass overwrite=True to write the phantom there."
+                f"argument 'out_dir': {out} exists and is not empty; pass overwrite=True to write the demo data there."
             )
-        logger.warning("overwriting the phantom dataset in %s", out)
+        logger.warning("overwriting the demo dataset in %s", out)
     ids = [str(i) for i in range(1, subjects + 1)]
     if out.is_dir():
         _remove_stale(out, layout, ids)
     files = _files(layout)
+    module, version, title = GENERATORS[generator]
     folders = []
     for i, sid in enumerate(ids, start=1):
         start = time.perf_counter()
-        sub = make_subject(subject_seed(seed, i), shape, spacing, lesions)
+        if generator == "mni152":
+            sub = make_mni_subject(subject_seed(seed, i), shape, spacing)
+        else:
+            sub = make_subject(subject_seed(seed, i), shape, spacing, lesions)
         folder = out / _ROOTS[layout] / sid
         arrays = [sub[m] for m in MODALITIES] + [sub["label"]]
         if layout == "mrbrains13":
@@ -160,14 +181,16 @@ def write_demo_dataset(
         for name, array in zip(files, arrays):
             path = folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            _save_nifti(array, sub["affine"], path)
+            _save_nifti(array, sub["affine"], path, f"{title} v{version}")
         folders.append(folder)
-        logger.info("phantom subject %s/%d written to %s (%.1f s)", sid, subjects, folder, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        logger.info("%s subject %s/%d written to %s (%.1f s)", generator, sid, subjects, folder, seconds)
     affine = sub["affine"]
     meta = {
-        "name": "semunet_monai brain phantom",
-        "generator": GENERATOR,
-        "generator_version": PHANTOM_VERSION,
+        "name": title,
+        "generator": module,
+        "generator_version": version,
+        "generator_name": generator,
         "layout": layout,
         "seed": seed,
         "subjects": subjects,
@@ -175,7 +198,7 @@ def write_demo_dataset(
         "subject_seeds": [subject_seed(seed, i) for i in range(1, subjects + 1)],
         "shape": [int(n) for n in sub["label"].shape],
         "spacing": [float(abs(affine[i, i])) for i in range(3)],
-        "lesions": bool(lesions),
+        "lesions": bool(lesions) and generator == "phantom",
         "files": {name: f"{_ROOTS[layout]}/{{id}}/{name}" for name in files},
         "labels": {str(k): MRBRAINS_LABELS[k] for k in range(9)},
     }

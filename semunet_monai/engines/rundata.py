@@ -49,29 +49,36 @@ def demo_shape(spatial_size: int) -> tuple[int, int, int]:
 
 def demo_root(config: ExperimentConfig) -> Path:
     """Where the embedded demo dataset for this config lives: ``data.demo_dir``, else a per-user cache folder
-    (``$SEMUNET_MONAI_CACHE`` or ``~/.cache/semunet-monai``) keyed by subjects, seed and grid."""
+    (``$SEMUNET_MONAI_CACHE`` or ``~/.cache/semunet-monai``) keyed by generator, subjects, seed and grid."""
     d = config.data
     if d.demo_dir:
         return Path(d.demo_dir)
     base = Path(os.environ.get("SEMUNET_MONAI_CACHE", Path.home() / ".cache" / "semunet-monai"))
     x, y, z = demo_shape(d.spatial_size)
-    return base / f"demo_s{d.demo_subjects}_seed{d.demo_seed}_{x}x{y}x{z}"
+    return base / f"demo_{d.demo_generator}_s{d.demo_subjects}_seed{d.demo_seed}_{x}x{y}x{z}"
 
 
 def ensure_demo_dataset(config: ExperimentConfig) -> Path:
     """Generate the demo dataset unless a complete one for the same settings is already there."""
-    from ..data.demo import write_demo_dataset
+    from ..data.demo import GENERATORS, write_demo_dataset
 
     root = demo_root(config)
     d = config.data
     info_path = root / "dataset.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
-        wanted = {"subjects": d.demo_subjects, "seed": d.demo_seed, "shape": list(demo_shape(d.spatial_size))}
+        wanted = {
+            "subjects": d.demo_subjects,
+            "seed": d.demo_seed,
+            "shape": list(demo_shape(d.spatial_size)),
+            "generator_name": d.demo_generator,
+            "generator_version": GENERATORS[d.demo_generator][1],
+        }
         if all(info.get(k) == v for k, v in wanted.items()):
             return root
-    logger.info("generating the demo dataset (%d phantom subjects) in %s", d.demo_subjects, root)
-    write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=demo_shape(d.spatial_size), overwrite=True)
+    logger.info("generating the demo dataset (%d %s subjects) in %s", d.demo_subjects, d.demo_generator, root)
+    shape = demo_shape(d.spatial_size)
+    write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=shape, overwrite=True, generator=d.demo_generator)
     return root
 
 

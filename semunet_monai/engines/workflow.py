@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 def check_settings(config: ExperimentConfig) -> None:
     """Refuse bad settings before any data is prepared: each error names the config key."""
+    from ..data.demo import DEMO_GENERATORS
     from ..networks.semunet import IMAGE_MODES
     from ..networks.unets import resolve_features
     from ..precision import check_precision
@@ -76,6 +77,8 @@ def check_settings(config: ExperimentConfig) -> None:
         raise ValueError(f"sampling.geometry must be one of {GEOMETRIES}, got {s.geometry!r}.")
     if s.mask_kind not in MASK_KINDS:
         raise ValueError(f"sampling.mask_kind must be one of {MASK_KINDS}, got {s.mask_kind!r}.")
+    if config.data.root is None and config.data.demo_generator not in DEMO_GENERATORS:
+        raise ValueError(f"data.demo_generator must be one of {DEMO_GENERATORS}, got {config.data.demo_generator!r}.")
     if m.image_mode not in IMAGE_MODES:
         raise ValueError(f"model.image_mode must be one of {IMAGE_MODES}, got {m.image_mode!r}.")
     try:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from semunet_monai.data import demo
 from semunet_monai.data.demo import DATASET_JSON, subject_seed, write_demo_dataset
 from semunet_monai.data.layouts import mrbrains13_items, mrbrains18_items
 from semunet_monai.data.phantom import MODALITIES, MRBRAINS13_SPACING, make_subject, phantom_affine
+
+write_phantom = functools.partial(write_demo_dataset, generator="phantom")
 
 SMALL = (96, 96, 24)
 ALL_LABELS = set(range(9))
@@ -143,7 +146,7 @@ def _load(path: Path) -> nib.Nifti1Image:
 def test_mrbrains13_layout(tmp_path):
     out = tmp_path / "mrb13"
     shape = (48, 48, 12)
-    folders = write_demo_dataset(out, subjects=2, seed=3, shape=shape)
+    folders = write_phantom(out, subjects=2, seed=3, shape=shape)
     assert folders == [out / "TrainingData" / "1", out / "TrainingData" / "2"]
     names = {"T1.nii.gz", "T1_IR.nii.gz", "T2_FLAIR.nii.gz", "LabelsForTraining.nii.gz", "LabelsForTesting.nii.gz"}
     spacing = (0.958 * 5, 0.958 * 5, 3.0 * 4)
@@ -174,7 +177,7 @@ def test_mrbrains13_layout(tmp_path):
 
 def test_mrbrains18_layout(tmp_path):
     out = tmp_path / "mrb18"
-    folders = write_demo_dataset(out, subjects=1, seed=0, layout="mrbrains18", shape=(32, 32, 8))
+    folders = write_phantom(out, subjects=1, seed=0, layout="mrbrains18", shape=(32, 32, 8))
     folder = folders[0]
     assert folder == out / "training" / "1"
     assert {p.name for p in (folder / "pre").iterdir()} == {"reg_T1.nii.gz", "reg_IR.nii.gz", "FLAIR.nii.gz"}
@@ -187,14 +190,14 @@ def test_mrbrains18_layout(tmp_path):
 
 def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
     out = tmp_path / "ds"
-    write_demo_dataset(out, subjects=3, shape=(24, 24, 6))
+    write_phantom(out, subjects=3, shape=(24, 24, 6))
     with pytest.raises(ValueError, match="overwrite"):
-        write_demo_dataset(out, subjects=3, shape=(24, 24, 6))
+        write_phantom(out, subjects=3, shape=(24, 24, 6))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match=str(tmp_path / "other")):
-        write_demo_dataset(tmp_path / "other", subjects=1, shape=(24, 24, 6))
-    folders = write_demo_dataset(out, subjects=2, seed=1, shape=(24, 24, 6), overwrite=True)
+        write_phantom(tmp_path / "other", subjects=1, shape=(24, 24, 6))
+    folders = write_phantom(out, subjects=2, seed=1, shape=(24, 24, 6), overwrite=True)
     assert sorted(p.name for p in (out / "TrainingData").iterdir()) == ["1", "2"]  # stale subject 3 removed
     assert json.loads((out / DATASET_JSON).read_text())["seed"] == 1
     written = np.asanyarray(nib.load(str(folders[0] / "T1.nii.gz")).dataobj)
@@ -214,7 +217,7 @@ def test_crash_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(demo.nib, "save", failing_save)
     out = tmp_path / "ds"
     with pytest.raises(OSError, match="disk full"):
-        write_demo_dataset(out, subjects=1, shape=(24, 24, 6))
+        write_phantom(out, subjects=1, shape=(24, 24, 6))
     files = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert files == ["T1.nii.gz"]  # the first file completed; no partial T1_IR, no temp, no dataset.json
 
@@ -230,10 +233,10 @@ def test_crash_leaves_no_partial_file(tmp_path, monkeypatch):
 )
 def test_write_rejects_bad_arguments(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=f"'{name}'"):
-        write_demo_dataset(tmp_path / "ds", **kwargs)
+        write_phantom(tmp_path / "ds", **kwargs)
 
 
 def test_refuses_a_file_as_out_dir(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ValueError, match="out_dir"):
-        write_demo_dataset(tmp_path / "f", subjects=1, shape=(24, 24, 6))
+        write_phantom(tmp_path / "f", subjects=1, shape=(24, 24, 6))
