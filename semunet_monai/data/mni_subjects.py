@@ -29,11 +29,14 @@ from ..keys import Keys
 from .mni152 import template_anatomy
 from .phantom import MODALITIES, MRBRAINS13_SHAPE, _check_grid, phantom_affine
 
-__all__ = ["MNI_VERSION", "BRAIN_CENTRE_MM", "make_mni_subject"]
+__all__ = ["MNI_VERSION", "BRAIN_CENTRE_MM", "NATIVE_SCALE", "make_mni_subject"]
 
 MNI_VERSION = "1"
 """Bumped whenever the same seed would give a different subject."""
-BRAIN_CENTRE_MM = (0.0, -18.0, 4.0)  # MNI point put at the grid centre: the slab covers z -68..76 mm
+BRAIN_CENTRE_MM = (0.0, -18.0, 4.0)  # MNI point put at the grid centre: the 144 mm slab covers z -78..86 MNI mm
+# MNI space is larger than a native head (the template's intracranial volume is 2.1 L at scale 1, against 1.2-1.7 L
+# in adults): subjects are drawn at 0.88 of its linear size (about 1.5 L), then varied by +-7 percent
+NATIVE_SCALE = 0.88
 _SLICE_PROFILE_MM = (-1.0, 0.0, 1.0)  # sub-slices averaged into one slice of the default 3-mm thickness
 # Template T1 levels (medians inside the derived labels) -> subject levels drawn per subject, as fractions of WM
 _T1_KNOTS = (0.0, 0.32, 0.655, 0.847, 1.0)
@@ -66,7 +69,8 @@ def _template_voxels(rng: np.random.Generator, grid: tuple[int, ...], mm: tuple[
     axes = [np.arange(n, dtype=np.float64) * affine[i, i] + affine[i, 3] for i, n in enumerate(grid)]
     z = (axes[2][:, None] + offsets[None, :]).ravel()  # sub-slices of one slice are neighbours along Z
     pts = np.stack(np.meshgrid(axes[0], axes[1], z, indexing="ij"), axis=-1)  # subject mm, centred on 0
-    scale = rng.uniform(0.93, 1.07) * rng.uniform(0.97, 1.03, size=3)  # head size, then per-axis shape
+    # head size, then per-axis shape, around the native size
+    scale = NATIVE_SCALE * rng.uniform(0.93, 1.07) * rng.uniform(0.97, 1.03, size=3)
     rot = _rotation(np.clip(rng.normal(0.0, 3.0, size=3), -7.0, 7.0))
     shift = np.clip(rng.normal(0.0, 2.5, size=3), -6.0, 6.0)
     disp = np.stack([_smooth_field(rng, pts.shape[:3], (6, 6, 5), 2.5) for _ in range(3)], axis=-1)
