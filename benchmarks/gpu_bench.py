@@ -52,7 +52,6 @@ def train_steps(device: torch.device, precision: str, size: int, batch: int, ste
         optimizer=opt,
         loss_function=loss,
         phase=phase,
-        lam=0.1,
         precision=precision,
     )
     image = torch.rand(batch, 1, size, size, device=device)

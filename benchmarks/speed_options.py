@@ -103,7 +103,6 @@ def engine_run(loader, model, optimizer, loss_fn, phase, steps: int, precision: 
         optimizer=optimizer,
         loss_function=loss_fn,
         phase=phase,
-        lam=0.1,
         precision=precision,
     )
     marks = {}

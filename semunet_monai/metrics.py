@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 SEGMENTATION_METRIC_NAMES: tuple[str, str, str, str] = ("dice", "mean_dice", "hd95", "mean_hd95")
-VOLUME_METRIC_NAMES: tuple[str, str, str, str] = ("psnr", "ssim", "dice", "mean_dice")
+VOLUME_METRIC_NAMES: tuple[str, ...] = ("psnr", "ssim", "dice", "mean_dice", "dice_tissue3", "mean_dice_tissue3")
 
 ArrayLike = Tensor | np.ndarray
 
@@ -234,11 +234,19 @@ class VolumeMetricAccumulator:
     Args:
         num_classes: number of segmentation classes ``K`` (background included), or ``None`` to score images only.
         ignore_index: reference label excluded from Dice, see :func:`dice_per_class`.
+        merge: optional lookup table, training class -> class of the MRBrainS13 challenge's 3 tissues (CSF, GM, WM;
+            0 background), from :meth:`~semunet_monai.data.labels.LabelScheme.merge_lut`: predictions and references
+            are merged through it and scored as ``dice_tissue3`` / ``mean_dice_tissue3`` as well.
     """
 
-    def __init__(self, num_classes: int | None = None, ignore_index: int | None = None) -> None:
+    def __init__(
+        self, num_classes: int | None = None, ignore_index: int | None = None, merge: Sequence[int] | None = None
+    ) -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.merge = None if merge is None or num_classes is None else torch.as_tensor(list(merge), dtype=torch.long)
+        if self.merge is not None and self.merge.numel() != num_classes:
+            raise ValueError(f"argument 'merge' must map each of the {num_classes} classes, got {len(merge)} entries.")
         self.reset()
 
     def reset(self) -> None:
@@ -280,6 +288,11 @@ class VolumeMetricAccumulator:
         for i, vid in enumerate(ids):
             self._slices.setdefault(str(vid), []).append(tuple(t[i] for t in images))
 
+    def _merged(self, labels: Tensor) -> Tensor:
+        labels = labels.long()
+        known = (labels >= 0) & (labels < self.merge.numel())
+        return torch.where(known, self.merge[labels.clamp(0, self.merge.numel() - 1)], labels)
+
     def compute(self) -> dict[str, dict]:
         """Score every volume.
 
@@ -294,6 +307,10 @@ class VolumeMetricAccumulator:
             if self.num_classes is not None:
                 dice = dice_per_class(parts[2], parts[3], self.num_classes, self.ignore_index)
                 scores.update(dice=dice, mean_dice=float(torch.nanmean(dice)))
+                if self.merge is not None:
+                    merged = [self._merged(parts[2]), self._merged(parts[3])]
+                    dice3 = dice_per_class(*merged, int(self.merge.max()) + 1, self.ignore_index)
+                    scores.update(dice_tissue3=dice3, mean_dice_tissue3=float(torch.nanmean(dice3)))
             per_volume[vid] = scores
         mean: dict[str, Tensor | float] = {}
         if per_volume:

@@ -30,7 +30,6 @@ def _trainer(precision: str, model: SemuNet) -> SemuNetTrainer:
         optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
         loss_function=JointLoss(lam=0.1, ignore_index=255),
         phase=phase,
-        lam=0.1,
         precision=precision,
         non_blocking=True,
     )

@@ -195,3 +195,35 @@ def test_a_given_data_range_replaces_the_reference_maximum():
     for bad in (0.0, -1.0, float("nan"), "1"):
         with pytest.raises(ValueError, match="'data_range'"):
             psnr(pred, ref, data_range=bad)
+
+
+def test_tissue3_merge_scores_merged_classes():
+    # paper7 -> tissue3: cortical GM (1) and basal ganglia (2) are one GM class; CSF (4) and ventricles (5) one CSF
+    from semunet_monai.data.labels import LABEL_SCHEMES
+
+    lut = LABEL_SCHEMES["paper7"].merge_lut("tissue3")
+    assert lut == [0, 2, 2, 3, 1, 1, 0, 0]
+    ref = np.zeros((1, 16, 16), np.int64)
+    ref[0, :8, :8], ref[0, 8:, :8], ref[0, :8, 8:], ref[0, 8:, 8:] = 1, 2, 4, 3
+    pred = ref.copy()
+    pred[0, 8:, :8] = 1  # basal ganglia predicted as cortical GM: wrong in paper7, right in tissue3
+    pred[0, :8, 8:] = 5  # CSF predicted as ventricles: the same
+    ref[0, 0, 0] = 255  # ignored in both
+    acc = VolumeMetricAccumulator(num_classes=8, ignore_index=255, merge=lut)
+    img = np.ones((1, 16, 16))
+    acc.add("a", img, img, pred, ref)
+    per = acc.compute()["per_volume"]["a"]
+    assert per["mean_dice_tissue3"] == 1.0
+    torch.testing.assert_close(per["dice_tissue3"], torch.ones(3))
+    assert per["mean_dice"] < 0.7  # classes 2 and 4 are missed, 1 and 5 over-predicted
+    assert LABEL_SCHEMES["tissue3"].merge_lut() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="argument 'merge'"):
+        VolumeMetricAccumulator(num_classes=4, merge=[0, 1])
+
+
+def test_merge_lut_refuses_a_split_class():
+    from semunet_monai.data.labels import get_label_scheme
+
+    # a custom scheme putting cortical GM and WM into one class cannot be merged into tissue3
+    custom = get_label_scheme({0: 0, 1: 1, 2: 2, 3: 1, 4: 1, 5: 3, 6: 3, 7: 0, 8: 0})
+    assert custom.merge_lut("tissue3") is None

@@ -154,7 +154,6 @@ def _trainer(precision: str, model: SemuNet, image, label, epochs: int = 1) -> S
         optimizer=opt,
         loss_function=JointLoss(lam=config.train.lam),
         phase=phase,
-        lam=config.train.lam,
         precision=precision,
     )
 
@@ -188,7 +187,6 @@ def test_trainer_refuses_monai_amp():
             optimizer=torch.optim.Adam(_model().parameters()),
             loss_function=JointLoss(),
             phase=method_phases("semunet")[0],
-            lam=0.1,
             amp=True,
         )
 

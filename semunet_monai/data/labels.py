@@ -56,6 +56,21 @@ class LabelScheme:
         keys = sorted(self.mapping)
         return keys, [self.mapping[k] for k in keys]
 
+    def merge_lut(self, other: str | LabelScheme = "tissue3") -> list[int] | None:
+        """The lookup table class -> ``other``'s class when every raw value of one class of this scheme falls in one
+        class of ``other`` (``paper7`` -> ``tissue3``: cortical GM and basal ganglia -> GM, ...); None otherwise."""
+        other = get_label_scheme(other)
+        lut: dict[int, int] = {}
+        for raw, cls in self.mapping.items():
+            target = other.mapping.get(raw)
+            if cls == IGNORE_INDEX or target == IGNORE_INDEX:
+                continue
+            if target is None or lut.setdefault(cls, target) != target:
+                return None
+        if set(lut) != set(range(self.num_classes)):
+            return None
+        return [lut[k] for k in range(self.num_classes)]
+
     def __repr__(self) -> str:
         return f"LabelScheme({self.name!r}, num_classes={self.num_classes})"
 

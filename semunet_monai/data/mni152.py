@@ -76,6 +76,25 @@ def _mni_coords(shape: tuple[int, ...], affine: np.ndarray) -> tuple[np.ndarray,
     return tuple(a[r, 0] * idx[0] + a[r, 1] * idx[1] + a[r, 2] * idx[2] + a[r, 3] for r in range(3))
 
 
+def _box(affine: np.ndarray, shape: tuple[int, ...], y_max: float, z_max: float) -> tuple[slice, ...]:
+    """Index slices of the template region at MNI y <= ``y_max`` and z <= ``z_max`` (a diagonal affine)."""
+    inv = np.linalg.inv(affine)
+    j = int(np.floor(inv[1, 1] * y_max + inv[1, 3])) + 1
+    k = int(np.floor(inv[2, 2] * z_max + inv[2, 3])) + 1
+    return slice(0, shape[0]), slice(0, min(max(j, 1), shape[1])), slice(0, min(max(k, 1), shape[2]))
+
+
+def _outside_distance(brain: np.ndarray, margin: int = 24) -> np.ndarray:
+    """Distance (voxels) outside ``brain``; computed in the brain's bounding box plus ``margin`` voxels (the head
+    around the brain is thinner than that), a large value beyond."""
+    idx = np.argwhere(brain)
+    lo, hi = np.maximum(idx.min(0) - margin, 0), np.minimum(idx.max(0) + margin + 1, brain.shape)
+    crop = tuple(slice(a, b) for a, b in zip(lo, hi))
+    out = np.full(brain.shape, 1000.0, np.float32)
+    out[crop] = ndimage.distance_transform_edt(~brain[crop])
+    return out
+
+
 def _largest(mask: np.ndarray, n: int = 1) -> np.ndarray:
     """The ``n`` largest 26-connected components of ``mask``."""
     lab, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
@@ -131,9 +150,12 @@ def derive_labels(
     mean_y = np.bincount(ids, np.broadcast_to(y, core.shape)[core], minlength=count + 1) / np.maximum(n, 1)
     mean_z = np.bincount(ids, np.broadcast_to(z, core.shape)[core], minlength=count + 1) / np.maximum(n, 1)
     is_cbl = (mean_y < -40) & (mean_z < -15) & (n > 1000)
-    # every parenchyma voxel takes the side of its nearest core voxel
-    nearest = ndimage.distance_transform_edt(~core, return_distances=False, return_indices=True)
-    side = is_cbl[lab[tuple(nearest)]]
+    # every parenchyma voxel takes the side of its nearest core voxel; only the box y <= -10, z <= 5 mm can be
+    # cerebellar, so the distance transform runs there (a third of the grid)
+    box = _box(affine, gm.shape, y_max=-10.0, z_max=5.0)
+    nearest = ndimage.distance_transform_edt(~core[box], return_distances=False, return_indices=True)
+    side = np.zeros_like(core)
+    side[box] = is_cbl[lab[box][tuple(nearest)]]
     label[parenchyma & ~stem & side] = 7
 
     # one ellipsoid per hemisphere around caudate, putamen, pallidum and thalamus
@@ -155,7 +177,7 @@ def template_anatomy() -> TemplateAnatomy:
     affine = images["t1"].affine
     t1, gm, wm = (np.asarray(images[n].dataobj, dtype=np.float32) / 255.0 for n in ("t1", "gm", "wm"))
     brain = ndimage.binary_fill_holes(t1 > 0)
-    outside = ndimage.distance_transform_edt(~brain).astype(np.float32)
+    outside = _outside_distance(brain)
     intracranial = outside <= EXTRACEREBRAL_MM
     csf = np.where(brain, np.clip(1.0 - gm - wm, 0.0, 1.0), intracranial.astype(np.float32)).astype(np.float32)
     label = derive_labels(gm, wm, csf, intracranial, affine)

@@ -24,7 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .handlers import save_json_atomic
 from .methods import method_uses
 from .rundata import resolve_device
-from .trainer import SemuNetEvaluator, VolumeMetrics
+from .trainer import TISSUE3_NAMES, SemuNetEvaluator, VolumeMetrics
 
 __all__ = ["make_loader", "make_evaluator", "evaluate", "write_table", "load_trained_model", "evaluate_folder"]
 
@@ -52,6 +52,7 @@ def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, con
         num_classes=scheme.num_classes if has_seg else None,
         class_names=scheme.class_names[1:],
         ignore_index=IGNORE_INDEX,
+        merge=scheme.merge_lut("tissue3") if has_seg else None,
     )
     try:
         precision = resolve_precision(config.train.precision, device)
@@ -76,6 +77,8 @@ def evaluate(
         row = {k: float(v) for k, v in scores.items() if not torch.is_tensor(v) or v.ndim == 0}
         if "dice" in scores:
             row.update({f"dice_{n}": float(v) for n, v in zip(scheme.class_names[1:], scores["dice"])})
+        if "dice_tissue3" in scores:
+            row.update({f"dice_tissue3_{n}": float(v) for n, v in zip(TISSUE3_NAMES, scores["dice_tissue3"])})
         per_subject[subject] = row
     return {
         "mean": mean,

@@ -13,6 +13,7 @@ from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from torch import nn
 
+from ..data.labels import LABEL_SCHEMES
 from ..data.layouts import SUBJECT
 from ..keys import Keys
 from ..losses import JointLoss
@@ -24,6 +25,7 @@ from .methods import Phase
 __all__ = ["PhaseForward", "SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
 
 LOSS, LOSS_RECON, LOSS_SEG = "loss", "loss_recon", "loss_seg"
+TISSUE3_NAMES = LABEL_SCHEMES["tissue3"].class_names[1:]
 
 
 def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
@@ -64,16 +66,14 @@ class SemuNetTrainer(SupervisedTrainer):
 
     Args:
         phase: the phase to run.
-        lam: lambda, used where the phase's seg weight is ``"lam"``.
-        loss_function: a :class:`JointLoss`.
+        loss_function: a :class:`JointLoss`; its ``lam`` is lambda wherever the phase's seg weight is ``"lam"`` (the
+            one place lambda lives: the phase weights recombine the loss's terms, so a second lambda would be ignored).
         precision: a concrete precision from :func:`~semunet_monai.precision.resolve_precision` (``fp32``,
             ``bf16`` or ``fp16``): the forward pass runs under autocast in that dtype, with a GradScaler for fp16.
         kwargs: passed on to :class:`monai.engines.SupervisedTrainer` (its ``amp`` is replaced by ``precision``).
     """
 
-    def __init__(
-        self, *args, phase: Phase, lam: float, loss_function: JointLoss, precision: str = "fp32", **kwargs
-    ) -> None:
+    def __init__(self, *args, phase: Phase, loss_function: JointLoss, precision: str = "fp32", **kwargs) -> None:
         kwargs.setdefault("decollate", False)
         if kwargs.pop("amp", False):
             raise ValueError("SemuNetTrainer takes 'precision' ('fp32', 'bf16' or 'fp16'), not 'amp'.")
@@ -84,7 +84,7 @@ class SemuNetTrainer(SupervisedTrainer):
         self.grad_scaler = grad_scaler(self.state.device, precision)
         self.phase = phase
         self.recon_weight = float(phase.recon_weight)
-        self.seg_weight = phase.seg_weight_value(lam)
+        self.seg_weight = phase.seg_weight_value(loss_function.lam)
 
     def step(self, image: torch.Tensor, label: torch.Tensor) -> dict:
         """One optimisation step on a batch already on the device; returns the outputs with tensor losses."""
@@ -182,6 +182,8 @@ class VolumeMetrics(Metric):
         num_classes: segmentation classes, or None when the model does not segment.
         class_names: names for the per-class Dice entries (background excluded), default ``1..K-1``.
         ignore_index: reference label excluded from Dice.
+        merge: training class -> MRBrainS13 tissue class (CSF, GM, WM), for ``mean_dice_tissue3`` and
+            ``dice_tissue3_<csf|gm|wm>`` beside the training classes' Dice; None to skip.
     """
 
     def __init__(
@@ -190,11 +192,12 @@ class VolumeMetrics(Metric):
         num_classes: int | None = None,
         class_names: Sequence[str] | None = None,
         ignore_index: int | None = None,
+        merge: Sequence[int] | None = None,
     ) -> None:
         self.key = key
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
-        self.accumulator = VolumeMetricAccumulator(num_classes, ignore_index)
+        self.accumulator = VolumeMetricAccumulator(num_classes, ignore_index, merge)
         super().__init__(output_transform=lambda x: x)
 
     def reset(self) -> None:
@@ -217,6 +220,8 @@ class VolumeMetrics(Metric):
         if "dice" in mean:
             names = self.class_names or [str(i) for i in range(1, len(mean["dice"]) + 1)]
             flat.update({f"dice_{n}": float(v) for n, v in zip(names, mean["dice"])})
+        if "dice_tissue3" in mean:
+            flat.update({f"dice_tissue3_{n}": float(v) for n, v in zip(TISSUE3_NAMES, mean["dice_tissue3"])})
         if self.key not in flat:
             raise ValueError(f"key metric {self.key!r} is not available; computed: {sorted(flat)}.")
         engine.state.metrics.update(flat)

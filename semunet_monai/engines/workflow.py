@@ -260,7 +260,6 @@ def _run_phase(
         optimizer=optimizer,
         loss_function=loss_fn,
         phase=phase,
-        lam=t.lam,
         precision=resolve_precision(t.precision, device),
         non_blocking=device.type == "cuda",  # pinned batches: the host-to-device copy does not block
     )
