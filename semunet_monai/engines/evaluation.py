@@ -22,7 +22,7 @@ from ..precision import resolve_precision
 from .builders import build_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .handlers import save_json_atomic
-from .methods import method_uses
+from .methods import Phase, method_uses
 from .rundata import resolve_device
 from .trainer import TISSUE3_NAMES, SemuNetEvaluator, VolumeMetrics
 
@@ -45,10 +45,20 @@ def _key_metric(config: ExperimentConfig) -> str:
     return config.train.key_metric if "seg" in method_uses(config.train.method) else "psnr"
 
 
-def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, config: ExperimentConfig, scheme: Any):
+def make_evaluator(
+    model: SemuNet,
+    loader: DataLoader,
+    device: torch.device,
+    config: ExperimentConfig,
+    scheme: Any,
+    phase: Phase | None = None,
+):
+    """The evaluator of a run; with ``phase``, the one that validates that phase: its input (SegNet on fully
+    sampled images for a pre-training phase) and its checkpoint criterion (:meth:`Phase.key_metric`)."""
     has_seg = model.seg is not None
+    key = phase.key_metric(config.train.key_metric) if phase is not None else _key_metric(config)
     metric = VolumeMetrics(
-        key=_key_metric(config),
+        key=key if has_seg else "psnr",
         num_classes=scheme.num_classes if has_seg else None,
         class_names=scheme.class_names[1:],
         ignore_index=IGNORE_INDEX,
@@ -60,7 +70,12 @@ def make_evaluator(model: SemuNet, loader: DataLoader, device: torch.device, con
         precision = resolve_precision("auto", device)
         logger.warning("%s; evaluating in %s instead.", err, precision)
     return SemuNetEvaluator(
-        device=device, val_data_loader=loader, network=model, key_val_metric={"key": metric}, precision=precision
+        device=device,
+        val_data_loader=loader,
+        network=model,
+        key_val_metric={"key": metric},
+        precision=precision,
+        phase_input=phase.input if phase is not None else "undersampled",
     )
 
 

@@ -3,13 +3,22 @@
 Each phase names the modules it trains, the weights of the reconstruction and segmentation terms, its input
 (retrospectively undersampled, or fully sampled for SegNet pre-training) and whether the learned mask is frozen
 (booleanized to top-n) when it starts.
+
+Equal budgets: every network a method trains gets ``epochs + finetune_epochs`` epochs of optimisation in all.
+Joint methods spend them over two phases (``epochs``, then ``finetune_epochs``); a phase that trains a network
+on its own in one go (LOUPE-Seg's and MD-Recon-Net's SegNet, Liu et al.'s two phases, the fully sampled SegNet)
+runs ``epochs + finetune_epochs`` (``length="total"``), so SegNet-only rows are not short of steps.
+
+Model selection, one rule for every phase of every method: a phase ends on its best validation checkpoint, by
+mean Dice when the phase's loss has a segmentation term and by PSNR otherwise (:meth:`Phase.key_metric`), and the
+next phase starts from those weights; without validation subjects, on its last epoch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Phase", "METHODS", "method_phases", "method_uses"]
+__all__ = ["Phase", "METHODS", "method_phases", "method_uses", "method_steps"]
 
 MODULES = ("sampler", "recon", "seg")
 
@@ -20,7 +29,8 @@ class Phase:
 
     Attributes:
         name: phase name (also the checkpoint sub-folder).
-        length: ``"epochs"`` or ``"finetune_epochs"``: the config knob that sets its number of epochs.
+        length: ``"epochs"``, ``"finetune_epochs"`` (the config knob that sets its number of epochs) or ``"total"``
+            (their sum: a network trained in one phase gets the budget a joint method spreads over two).
         trainable: modules whose parameters are optimised.
         recon_weight: weight of the L1 reconstruction term.
         seg_weight: weight of the CE term; ``"lam"`` means the configured lambda.
@@ -39,10 +49,19 @@ class Phase:
     def seg_weight_value(self, lam: float) -> float:
         return float(lam) if self.seg_weight == "lam" else float(self.seg_weight)
 
+    def num_epochs(self, epochs: int, finetune_epochs: int) -> int:
+        """This phase's epochs for a config's ``train.epochs`` and ``train.finetune_epochs``."""
+        return {"epochs": epochs, "finetune_epochs": finetune_epochs, "total": epochs + finetune_epochs}[self.length]
+
+    def key_metric(self, seg_metric: str = "mean_dice") -> str:
+        """The validation metric that selects this phase's checkpoint: ``seg_metric`` when its loss has a
+        segmentation term (a CE weight that is not 0), else ``psnr``."""
+        return seg_metric if self.seg_weight != 0 else "psnr"
+
 
 _JOINT = Phase("joint", "epochs", ("sampler", "recon", "seg"), 1.0, "lam")
 _FINETUNE = Phase("finetune", "finetune_epochs", ("recon", "seg"), 1.0, "lam", freeze_mask=True)
-_SEG_ONLY = Phase("seg", "epochs", ("seg",), 0.0, 1.0)
+_SEG_ONLY = Phase("seg", "total", ("seg",), 0.0, 1.0)
 
 METHODS: dict[str, tuple[Phase, ...]] = {
     # SampNet + ReconNet + SegNet jointly with L1 + lambda CE, then top-n mask and fine-tuning (paper: 600 + 500)
@@ -65,13 +84,13 @@ METHODS: dict[str, tuple[Phase, ...]] = {
     ),
     # Liu et al.: SegNet pre-trained on fully sampled images and frozen; ReconNet trained with L1 + lambda CE
     "liu": (
-        Phase("segpre", "epochs", ("seg",), 0.0, 1.0, input="full"),
-        Phase("recon", "epochs", ("recon",), 1.0, "lam"),
+        Phase("segpre", "total", ("seg",), 0.0, 1.0, input="full"),
+        Phase("recon", "total", ("recon",), 1.0, "lam"),
     ),
     # dual-domain MD-Recon-Net with a fixed mask on the reconstruction loss, then SegNet on its output
-    "mdrecon": (Phase("recon", "epochs", ("recon",), 1.0, 0.0), _SEG_ONLY),
+    "mdrecon": (Phase("recon", "total", ("recon",), 1.0, 0.0), _SEG_ONLY),
     # SegNet on fully sampled images: the upper bound
-    "fullysampled": (Phase("seg", "epochs", ("seg",), 0.0, 1.0, input="full"),),
+    "fullysampled": (Phase("seg", "total", ("seg",), 0.0, 1.0, input="full"),),
 }
 
 
@@ -89,3 +108,13 @@ def method_uses(method: str) -> set[str]:
     if method == "liu":
         used |= {"recon", "seg"}
     return used
+
+
+def method_steps(method: str, epochs: int, finetune_epochs: int, steps_per_epoch: int) -> dict[str, int]:
+    """Optimisation steps each module of ``method`` receives: ``{"sampler": n, "recon": n, "seg": n}`` (0 where it
+    is never trained), for ``steps_per_epoch`` batches an epoch."""
+    steps = dict.fromkeys(MODULES, 0)
+    for phase in method_phases(method):
+        for module in phase.trainable:
+            steps[module] += phase.num_epochs(epochs, finetune_epochs) * int(steps_per_epoch)
+    return steps

@@ -18,7 +18,7 @@ from ..data.layouts import SUBJECT
 from ..keys import Keys
 from ..losses import JointLoss
 from ..metrics import VolumeMetricAccumulator
-from ..networks.semunet import SemuNet
+from ..networks.semunet import SemuNet, SemuNetOutput
 from ..precision import autocast, grad_scaler
 from .methods import Phase
 
@@ -138,12 +138,18 @@ class SemuNetEvaluator(SupervisedEvaluator):
 
     ``engine.state.output``: ``image`` and ``recon`` magnitudes ``(B, 1, H, W)``, ``label`` and ``pred``
     (argmax classes, or None without SegNet) ``(B, 1, H, W)``, ``zero_filled``, ``subject`` ids and ``slice`` indices.
+
+    ``phase_input="full"`` validates what a SegNet pre-training phase trains: SegNet on the fully sampled image
+    (``recon`` and ``zero_filled`` are then the image itself).
     """
 
-    def __init__(self, *args, precision: str = "fp32", **kwargs) -> None:
+    def __init__(self, *args, precision: str = "fp32", phase_input: str = "undersampled", **kwargs) -> None:
         kwargs.setdefault("decollate", False)
+        if phase_input not in ("undersampled", "full"):
+            raise ValueError(f"argument 'phase_input' must be 'undersampled' or 'full', got {phase_input!r}.")
         super().__init__(*args, **kwargs)
         self.precision = precision  # a concrete precision, as SemuNetTrainer's
+        self.phase_input = phase_input
 
     def _iteration(self, engine: SemuNetEvaluator, batchdata: dict) -> dict:
         if batchdata is None:
@@ -153,7 +159,11 @@ class SemuNetEvaluator(SupervisedEvaluator):
         net: SemuNet = engine.network
         net.eval()
         with torch.no_grad(), autocast(device, self.precision):
-            out = net(image)
+            if self.phase_input == "full":
+                seg = net.seg(image) if net.seg is not None else None
+                out = SemuNetOutput(recon=image, seg=seg, mask=torch.ones_like(image[:, :1]), zero_filled=image)
+            else:
+                out = net(image)
         recon = net.magnitude(out.recon).float()
         zero_filled = net.magnitude(out.zero_filled).float()
         pred = out.seg.argmax(dim=1, keepdim=True) if out.seg is not None else None

@@ -192,6 +192,16 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
                 resume,
                 progress,
             )
+            best_path = phase_dir / "best.pt"
+            barrier()  # rank 0 has written its last best.pt: every rank selects the same weights
+            if data.split["val"] and best_path.is_file():  # the one model-selection rule (engines.methods)
+                best_state = load_checkpoint(best_path)
+                model.load_state_dict(best_state["network"])
+                logger.info(
+                    "phase %s ends on its best validation checkpoint (epoch %s)",
+                    phase.name,
+                    best_state.get("meta", {}).get("epoch"),
+                )
             if is_main():
                 save_atomic({"network": model.state_dict()}, final_path)
             barrier()
@@ -210,11 +220,6 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
 def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device) -> dict:
     """Rank 0, after the last phase: pick the final weights, write model.pt and the mask, evaluate on the test set."""
     t = config.train
-    phases = method_phases(t.method)
-    best = run_dir / "phases" / f"{len(phases) - 1}_{phases[-1].name}" / "best.pt"
-    if data.split["val"] and best.is_file():
-        model.load_state_dict(load_checkpoint(best)["network"])
-        logger.info("final model: best validation checkpoint %s", best)
     if not all_finite(model):
         raise NonFiniteLossError("the final weights are not finite; model.pt was not written.")
     save_atomic(model.state_dict(), run_dir / "model.pt")
@@ -243,7 +248,7 @@ def _run_phase(
     config, phase, index, model, data, loss_fn, device, phase_dir, run_dir, writer, val_loader, resume, progress
 ):
     t = config.train
-    epochs = int(getattr(t, phase.length))
+    epochs = phase.num_epochs(t.epochs, t.finetune_epochs)
     set_trainable(model, phase)
     optimizer = build_optimizer(model, phase, config)
     sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
@@ -263,7 +268,7 @@ def _run_phase(
         precision=resolve_precision(t.precision, device),
         non_blocking=device.type == "cuda",  # pinned batches: the host-to-device copy does not block
     )
-    evaluator = make_evaluator(model, val_loader, device, config, data.scheme)
+    evaluator = make_evaluator(model, val_loader, device, config, data.scheme, phase)
     best = {"metric": -math.inf, "epoch": 0}
 
     def state() -> dict:

@@ -28,7 +28,7 @@ def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
         iter(dict.fromkeys(r["phase"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())))
     )
     rows = _rows(tmp_path / "run", first_phase)
-    assert len(rows) == EPOCHS
+    assert len(rows) == METHODS[method][0].num_epochs(EPOCHS, 2)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"], [r["train_loss"] for r in rows]
     assert np.isfinite(results["mean"]["psnr"]) and 0 <= results["mean"]["ssim"] <= 1
     has_seg = method != "loupe"
@@ -53,6 +53,10 @@ def _assert_frozen_modules_unchanged(method, run_dir):
             assert torch.equal(before[key], after[key]), (method, phase.name, key)
         trained = [k for k in after if k in before and k.split(".")[0] in phase.trainable]
         assert any(not torch.equal(before[k], after[k]) for k in trained), (method, phase.name)
+    # one model-selection rule: with validation subjects, every phase ends on its best validation checkpoint
+    for i, (phase, state) in enumerate(zip(phases, states)):
+        best = load_checkpoint(run_dir / "phases" / f"{i}_{phase.name}" / "best.pt")["network"]
+        assert all(torch.equal(best[k], state[k]) for k in best if torch.is_tensor(best[k])), (method, phase.name)
 
 
 def test_semunet_stage_two_keeps_an_exact_budget_mask(demo_dir, tmp_path):
@@ -141,12 +145,13 @@ def test_corrupt_checkpoint_names_the_file_and_the_earlier_one(demo_dir, tmp_pat
 
 def test_resume_refuses_fewer_epochs_than_saved(demo_dir, tmp_path):
     run = tmp_path / "run"
-    config = tiny(demo_dir, train={"method": "fullysampled", "epochs": 4})
-    train(config, run, progress=False)
+    config = tiny(demo_dir, train={"method": "fullysampled", "epochs": 4, "finetune_epochs": 1})
+    train(config, run, progress=False)  # its one phase runs epochs + finetune_epochs = 5 epochs
     (run / "phases" / "0_seg" / "final.pt").unlink()
     (run / "config.yaml").unlink()  # allow the changed setting, to reach the checkpoint check
-    with pytest.raises(CheckpointError, match="beyond the requested 2 epochs"):
-        train(tiny(demo_dir, train={"method": "fullysampled", "epochs": 2}), run, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="saved at epoch 5 .* beyond the requested 3 epochs"):
+        fewer = tiny(demo_dir, train={"method": "fullysampled", "epochs": 2, "finetune_epochs": 1})
+        train(fewer, run, resume=True, progress=False)
 
 
 def test_evaluate_command_writes_per_subject_and_mean_tables(demo_dir, tmp_path):
