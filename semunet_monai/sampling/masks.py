@@ -106,8 +106,10 @@ class RandomMask(FixedMask):
 class RadialMask(FixedMask):
     """Straight full-diameter spokes through the centre, evenly spaced over ``[0, pi)`` with a random rotation.
 
-    The spoke count is the one whose rasterised coverage is closest to ``budget(rate, H * W)`` pixels, so the rate
-    is approximate (one spoke's worth of pixels at most; within 0.5 percentage points at 240 x 240).
+    Exactly ``n = budget(rate, H * W)`` pixels: the smallest spoke count whose rasterised coverage reaches ``n``,
+    then its outermost pixels (largest radius; ties in random order) dropped until ``n`` remain. Whole spokes alone
+    miss the rate by up to one spoke (2 points at 48 x 48); trimming the ends of the spokes, where k-space carries
+    the least energy, hits it at every size.
 
     Args:
         shape, rate, seed: as in :class:`FixedMask`.
@@ -161,8 +163,18 @@ class RadialMask(FixedMask):
                 hi = mid
             else:
                 lo = mid + 1
-        best = min(range(max(1, lo - 2), lo + 3), key=lambda k: (abs(coverage(k) - n), k))
-        return cache[best]
+        # rasterisation jitter: the smallest count near lo that still covers the budget
+        k = min((k for k in range(max(1, lo - 2), lo + 3) if coverage(k) >= n), default=lo)
+        out = cache[k].flatten().clone()
+        excess = int(out.sum()) - n
+        if excess > 0:
+            yy, xx = torch.meshgrid(torch.arange(h) - h // 2, torch.arange(w) - w // 2, indexing="ij")
+            radius = (yy.double() ** 2 + xx.double() ** 2).flatten()
+            idx = torch.nonzero(out).flatten()
+            idx = idx[torch.randperm(idx.numel(), generator=self.generator)]  # random order among equal radii
+            order = torch.sort(radius[idx], descending=True, stable=True).indices
+            out[idx[order[:excess]]] = False
+        return out.reshape(h, w)
 
 
 class GaussianMask(FixedMask):

@@ -47,7 +47,7 @@ def test_round_trip(tmp_path, radial):
     assert meta["rate"] == 0.2
     assert meta["n"] == n and meta["shape"] == list(SHAPE)
     assert meta["effective_rate"] == pytest.approx(n / (SHAPE[0] * SHAPE[1]))
-    assert meta["effective_rate"] != meta["rate"]  # radial is approximate: the actual rate is recorded
+    assert meta["effective_rate"] == pytest.approx(0.2, abs=0.5 / (SHAPE[0] * SHAPE[1]))
     assert meta["geometry"] == "2d" and meta["method"] == "fixed:radial"
     assert meta["slopes"] is None and meta["seed"] == 3
     assert meta["semunet_monai_version"] == semunet_monai.__version__
