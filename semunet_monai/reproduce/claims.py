@@ -1,93 +1,113 @@
-"""The paper's ordering claims, checked on the grid's results: learned masks above fixed ones in PSNR, and
-SemuNet >= LOUPE-Seg >= Baseline in Dice; each verdict quotes the numbers and the paired bootstrap interval."""
+"""The paper's claims, checked on the grid's results with the hierarchical bootstrap of :mod:`.stats`.
+
+A verdict is one of three words: ``holds`` (every difference the claim needs has an interval above 0), ``fails``
+(at least one has an interval below 0) or ``within noise`` (no interval excludes 0 against the claim, but at least
+one includes 0). Each verdict quotes the numbers and the intervals it rests on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from semunet_monai.reproduce.grid import rate_tag
-from semunet_monai.reproduce.stats import FIXED_ROWS, PAPER_BASELINES, best_row, summary_mean
+import numpy as np
 
-__all__ = ["CLAIM_PSNR", "CLAIM_DICE", "orderings"]
+from semunet_monai.reproduce.grid import TUNED, rate_tag, row_name
+from semunet_monai.reproduce.stats import SUMMARY_METRIC
 
-CLAIM_PSNR = "learned masks above fixed ones in PSNR"
+__all__ = ["CLAIM_TUNED", "CLAIM_DICE", "CLAIM_PSNR", "CLAIMS", "orderings", "psnr_dice_agreement"]
+
+CLAIM_TUNED = "the learned masks beat the tuned fixed mask (PSNR and Dice)"
 CLAIM_DICE = "SemuNet >= LOUPE-Seg >= Baseline in Dice"
+CLAIM_PSNR = "SemuNet >= LOUPE in PSNR"
+CLAIMS = (CLAIM_TUNED, CLAIM_DICE, CLAIM_PSNR)
+
+# claim -> the (metric, a, b) differences it needs; "best_baseline" is resolved from the comparisons made
+_NEEDS: dict[str, list[tuple[str, str, str]]] = {
+    CLAIM_TUNED: [("psnr", "semunet", TUNED), ("psnr", "loupe_seg", TUNED), ("dice", "semunet", TUNED)],
+    CLAIM_DICE: [("dice", "semunet", "loupe_seg"), ("dice", "loupe_seg", "best_baseline")],
+    CLAIM_PSNR: [("psnr", "semunet", "loupe_seg")],
+}
+_UNITS = {"psnr": (1.0, " dB"), "ssim": (100.0, " points"), "dice": (100.0, " points"), "dice3": (100.0, " points")}
 
 
-def _ci_text(comps: Iterable[Mapping], rate: float, metric: str, a: str, b: str | None, unit: str) -> str:
-    """The bootstrap interval of the comparison ``a`` − ``b`` at ``rate``, as text ('' if it was not made)."""
-    scale = 100.0 if metric in ("ssim", "dice") else 1.0
+def _find(comps: list[Mapping], rate: float, metric: str, a: str, b: str) -> Mapping | None:
     for c in comps:
-        if rate_tag(c["rate"]) == rate_tag(rate) and c["metric"] == metric and (c["a"], c["b"]) == (a, b):
-            excludes = "excludes 0" if c["low"] > 0 or c["high"] < 0 else "includes 0"
-            return (
-                f"bootstrap {c['label']}: {scale * c['diff']:+.2f}{unit} "
-                f"[{scale * c['low']:+.2f}, {scale * c['high']:+.2f}] over {c['n']} slices, CI {excludes}"
-            )
-    return ""
+        if rate_tag(c["rate"]) != rate_tag(rate) or c["metric"] != metric or c["a"] != a:
+            continue
+        if c["b"] == b or (b == "best_baseline" and c["role"] == "best_baseline"):
+            return c
+    return None
 
 
-def _psnr_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | None:
-    tag = rate_tag(rate)
-    learned = {r: summary_mean(summary, r, tag, "psnr") for r in ("semunet", "loupe_seg")}
-    fixed = {r: m for r in FIXED_ROWS if (m := summary_mean(summary, r, tag, "psnr")) is not None}
-    if not fixed or any(v is None for v in learned.values()):
-        return None
-    top = best_row(summary, FIXED_ROWS, tag, "psnr")
-    names = {"semunet": "SemuNet", "loupe_seg": "LOUPE"}
-    parts, holds = [], True
-    for row, value in learned.items():
-        beaten = {f: m for f, m in fixed.items() if m >= value}
-        if beaten:
-            holds = False
-            by = ", ".join(f"{f} {m:.2f} dB (by {m - value:.2f} dB)" for f, m in beaten.items())
-            parts.append(f"{names[row]} {value:.2f} dB is not above {by}")
-        else:
-            parts.append(
-                f"{names[row]} {value:.2f} dB > best fixed {top} {fixed[top]:.2f} dB (+{value - fixed[top]:.2f})"
-            )
-        parts.append(_ci_text(comps, rate, "psnr", row, top, " dB"))
-    return {"claim": CLAIM_PSNR, "rate": rate, "holds": holds, "detail": "; ".join(p for p in parts if p)}
-
-
-def _dice_claim(summary: Mapping, comps: list[Mapping], rate: float) -> dict | None:
-    tag = rate_tag(rate)
-    semunet = summary_mean(summary, "semunet", tag, "mean_dice")
-    loupe = summary_mean(summary, "loupe_seg", tag, "mean_dice")
-    bases = {r: m for r in PAPER_BASELINES if (m := summary_mean(summary, r, tag, "mean_dice")) is not None}
-    if semunet is None or loupe is None or not bases:
-        return None
-    violations = [f"SemuNet {100 * semunet:.2f} % < LOUPE-Seg {100 * loupe:.2f} %"] if semunet < loupe else []
-    violations += [f"LOUPE-Seg {100 * loupe:.2f} % < {r} {100 * m:.2f} %" for r, m in bases.items() if loupe < m]
-    chain = ", ".join(f"{r} {100 * m:.2f} %" for r, m in bases.items())
-    head = "; ".join(violations) or f"SemuNet {100 * semunet:.2f} % >= LOUPE-Seg {100 * loupe:.2f} % >= {chain}"
-    top = best_row(summary, PAPER_BASELINES, tag, "mean_dice")
-    cis = [("semunet", "loupe_seg"), ("loupe_seg", top)]
-    parts = [head] + [_ci_text(comps, rate, "dice", a, b, " points") for a, b in cis]
-    return {"claim": CLAIM_DICE, "rate": rate, "holds": not violations, "detail": "; ".join(p for p in parts if p)}
+def _text(c: Mapping) -> str:
+    scale, unit = _UNITS[c["metric"]]
+    return (
+        f"{c['label']} {scale * c['diff']:+.2f}{unit} [{scale * c['low']:+.2f}, {scale * c['high']:+.2f}] "
+        f"({c['n_subjects']} subjects x {c['n_seeds']} seed(s): {c['verdict']})"
+    )
 
 
 def orderings(summary: Mapping, comps: Iterable[Mapping], rates: Iterable[float]) -> list[dict]:
-    """The paper's ordering claims, checked per rate on the summary means.
-
-    1. :data:`CLAIM_PSNR`: SemuNet and LOUPE both have a higher PSNR than every fixed-mask row (:data:`FIXED_ROWS`
-       present at that rate).
-    2. :data:`CLAIM_DICE`: SemuNet >= LOUPE-Seg >= each Baseline column of Table 2 (:data:`PAPER_BASELINES`
-       present at that rate) in mean Dice.
-
-    A claim is left out at a rate where SemuNet, LOUPE-Seg or every compared fixed row is missing.
+    """Each claim of :data:`CLAIMS` at each rate.
 
     Args:
-        summary: output of :func:`summarise`.
-        comps: output of :func:`comparisons` (its intervals are quoted in ``detail``).
+        summary: output of :func:`~.stats.summarise` (kept for the callers' symmetry; the verdicts use ``comps``).
+        comps: output of :func:`~.stats.comparisons`.
         rates: sampling rates to check.
 
     Returns:
-        One dict per claim and rate: ``claim``, ``rate``, ``holds`` (bool) and ``detail`` (one line: the numbers,
-        the rows that break the claim and by how much, the bootstrap interval and whether it excludes 0).
+        One dict per claim and rate with every difference it needs: ``claim``, ``rate``, ``verdict`` (``holds``,
+        ``fails`` or ``within noise``), ``holds`` (bool, the verdict is ``holds``) and ``detail`` (one line).
     """
     comps = list(comps)
     items = []
     for rate in rates:
-        items += [c for c in (_psnr_claim(summary, comps, rate), _dice_claim(summary, comps, rate)) if c]
+        for claim, needs in _NEEDS.items():
+            found = [_find(comps, rate, metric, a, b) for metric, a, b in needs]
+            if any(c is None for c in found):
+                continue
+            words = [c["verdict"] for c in found]
+            verdict = "fails" if "a < b" in words else "holds" if all(w == "a > b" for w in words) else "within noise"
+            detail = "; ".join(_text(c) for c in found)
+            items.append(
+                {"claim": claim, "rate": rate, "verdict": verdict, "holds": verdict == "holds", "detail": detail}
+            )
     return items
+
+
+def _spearman(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 3:
+        return None
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def psnr_dice_agreement(summary: Mapping, rates: Iterable[float]) -> list[dict]:
+    """Does a better PSNR bring a better Dice? Spearman rank correlation between the rows' mean PSNR and mean Dice
+    (paper7 and tissue3) at each rate, over the undersampled rows that have both (LOUPE-Seg included: its PSNR is
+    LOUPE's reconstruction, its Dice the SegNet trained on it)."""
+    out = []
+    for rate in rates:
+        tag = rate_tag(rate)
+        rows = [r for r, by in summary.items() if tag in by and r != "fullysampled"]
+        psnr = {r: summary[r][tag].get("psnr", {}).get("mean") for r in rows}
+        for metric in ("dice", "dice3"):
+            key = SUMMARY_METRIC[metric]
+            pairs = [(psnr[r], summary[r][tag].get(key, {}).get("mean"), r) for r in rows]
+            pairs = [(p, d, r) for p, d, r in pairs if p is not None and d is not None]
+            rho = _spearman([p for p, _, _ in pairs], [d for _, d, _ in pairs])
+            top_psnr = max(pairs, key=lambda t: t[0])[2] if pairs else None
+            top_dice = max(pairs, key=lambda t: t[1])[2] if pairs else None
+            out.append(
+                {
+                    "rate": rate,
+                    "metric": metric,
+                    "rho": rho,
+                    "n_rows": len(pairs),
+                    "top_psnr": row_name(top_psnr, "psnr") if top_psnr else None,
+                    "top_dice": row_name(top_dice, "dice") if top_dice else None,
+                }
+            )
+    return out

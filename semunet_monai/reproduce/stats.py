@@ -1,9 +1,16 @@
-"""Statistics of the reproduction grid: means over seeds, per-slice values paired across rows, paired bootstrap
-confidence intervals (the paper's ordering claims are checked in :mod:`.claims`).
+"""Statistics of the reproduction grid: means over runs, the tuned fixed mask, and hierarchical bootstrap intervals
+that resample test subjects and seeds (the paper's ordering claims are checked in :mod:`.claims`).
 
-Input is the ``cells`` list of the grid's ``results.json`` (see :mod:`semunet_monai.reproduce.grid`); a cell's
-``mean`` holds per-volume scores averaged over the test subjects (SSIM and Dice as fractions) and its
-``per_slice`` holds one score per test slice. ``None`` (or NaN) marks an undefined value and is skipped.
+Input is the ``cells`` list of the grid's ``results.json`` (see :mod:`semunet_monai.reproduce.grid`). A cell's
+``mean`` holds per-volume scores averaged over its test subjects (SSIM and Dice as fractions), ``per_volume`` one
+score per test subject, and ``val`` the final model's scores on the validation subjects. ``None`` (or NaN) marks
+an undefined value and is skipped.
+
+Why subjects and seeds: the slices of one subject are not independent, and a difference between two methods also
+moves from one training run to the next. The unit of a comparison is therefore one test subject in one seed
+(paired: both methods saw the same subject with the same seed index, in the same fold); the bootstrap draws subjects
+with replacement and, within each drawn subject, its seeds with replacement (a two-level bootstrap, as for
+clustered data). A bootstrap over the slices of one or two subjects would be degenerate.
 """
 
 from __future__ import annotations
@@ -13,33 +20,35 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from semunet_monai.reproduce.grid import ROWS, rate_tag
+from semunet_monai.reproduce.grid import (
+    BASELINE_ROWS,
+    FIXED_ROWS,
+    PAPER_BASELINES,
+    SWEEP_ROWS,
+    TUNED,
+    rate_tag,
+    row_name,
+)
 
 __all__ = [
-    "SLICE_METRICS",
+    "VOLUME_METRICS",
     "SUMMARY_METRIC",
-    "BASELINE_ROWS",
-    "FIXED_ROWS",
-    "PAPER_BASELINES",
+    "add_tuned_cells",
     "summarise",
     "summary_mean",
     "best_row",
+    "volume_values",
+    "hierarchical_bootstrap",
+    "verdict",
     "comparison_pairs",
-    "slice_values",
-    "paired_bootstrap",
     "comparisons",
 ]
 
-# per-slice metrics of a cell, and the summary metric (cell["mean"] key) each is compared on
-SLICE_METRICS: tuple[str, str, str] = ("psnr", "ssim", "dice")
-SUMMARY_METRIC: dict[str, str] = {"psnr": "psnr", "ssim": "ssim", "dice": "mean_dice"}
-# fixed-pattern rows: the baselines (candidates for 'best fixed Baseline') and every fixed-mask method
-BASELINE_ROWS: tuple[str, ...] = tuple(k for k, r in ROWS.items() if r.method == "baseline")
-FIXED_ROWS: tuple[str, ...] = tuple(k for k, r in ROWS.items() if r.mask_kind is not None)
-# the two Baseline columns of the paper's Table 2
-PAPER_BASELINES: tuple[str, str] = ("baseline_random", "baseline_radial")
+# metrics compared per test volume, and the cell["mean"] / cell["per_volume"] key each reads
+SUMMARY_METRIC: dict[str, str] = {"psnr": "psnr", "ssim": "ssim", "dice": "mean_dice", "dice3": "mean_dice_tissue3"}
+VOLUME_METRICS: tuple[str, ...] = tuple(SUMMARY_METRIC)
 
-Key = tuple[str, int]
+Key = tuple[str, int]  # (test subject, seed)
 
 
 def _value(x: object) -> float | None:
@@ -51,7 +60,7 @@ def _value(x: object) -> float | None:
 
 
 def _is_summary_metric(key: str) -> bool:
-    return key in ("psnr", "ssim", "mean_dice") or key.startswith("dice_")
+    return key in ("psnr", "ssim", "mean_dice", "mean_dice_tissue3") or key.startswith("dice_")
 
 
 def _check_cells(cells: Iterable[Mapping]) -> list[Mapping]:
@@ -72,17 +81,38 @@ def _stats(values: Iterable[float | None]) -> dict:
     }
 
 
+def add_tuned_cells(cells: Iterable[Mapping]) -> list[Mapping]:
+    """``cells`` plus one :data:`~.grid.TUNED` cell per rate, fold and seed: a copy of the centre-share sweep cell
+    (:data:`~.grid.SWEEP_ROWS`) of that run with the best PSNR on the validation subjects, its choice in ``chosen``.
+
+    The choice uses the validation subjects only, run by run, so the tuned mask's test scores are as unbiased as any
+    other row's. Runs whose sweep cells lack validation scores get no tuned cell.
+    """
+    cells = [c for c in _check_cells(cells) if c["row"] != TUNED]
+    runs: dict[tuple, list[Mapping]] = {}
+    for c in cells:
+        if c["row"] in SWEEP_ROWS:
+            runs.setdefault((rate_tag(c["rate"]), c.get("fold", 0), c.get("seed", 0)), []).append(c)
+    tuned = []
+    for group in runs.values():
+        scored = [(v, c) for c in group if (v := _value((c.get("val") or {}).get("psnr"))) is not None]
+        if scored:
+            best = max(scored, key=lambda vc: vc[0])[1]
+            tuned.append({**best, "row": TUNED, "chosen": best["row"]})
+    return cells + tuned
+
+
 def summarise(cells: Iterable[Mapping]) -> dict:
-    """Mean and spread over seeds of each row, rate and metric.
+    """Mean and spread over runs (folds x seeds) of each row, rate and metric.
 
     Args:
         cells: the grid's cells (each with ``row``, ``rate`` and ``mean``).
 
     Returns:
         ``summary[row][rate_tag][metric] = {"mean": float | None, "std": float | None, "n": int}`` for the metrics
-        ``psnr``, ``ssim``, ``mean_dice`` and every ``dice_<class>`` a cell reports; ``rate_tag`` is
-        :func:`~semunet_monai.reproduce.grid.rate_tag` (``full`` for ``fullysampled``). ``n`` counts the seeds with a
-        defined value; ``std`` uses ``ddof=1`` and is None when ``n < 2``; ``mean`` is None when ``n == 0``.
+        ``psnr``, ``ssim``, ``mean_dice``, ``mean_dice_tissue3`` and every ``dice_<class>`` a cell reports;
+        ``rate_tag`` is :func:`~semunet_monai.reproduce.grid.rate_tag` (``full`` for ``fullysampled``). ``n``
+        counts the runs with a defined value; ``std`` uses ``ddof=1`` and is None when ``n < 2``.
 
     Raises:
         ValueError: a cell lacks ``row`` or ``rate``.
@@ -97,106 +127,8 @@ def summarise(cells: Iterable[Mapping]) -> dict:
     return summary
 
 
-def slice_values(
-    cells: Iterable[Mapping], row: str, rate: float | None, metric: str
-) -> tuple[list[Key], list[float | None]]:
-    """Per-slice values of one row and rate, averaged over its seeds slice by slice.
-
-    Args:
-        cells: the grid's cells.
-        row: row key (see :data:`~semunet_monai.reproduce.grid.ROWS`).
-        rate: sampling rate (None for ``fullysampled``); matched to 1 % as :func:`rate_tag` does.
-        metric: one of :data:`SLICE_METRICS`.
-
-    Returns:
-        ``(keys, values)``: the ``(subject, slice)`` keys, sorted, and for each the mean over the seeds that define
-        it (None where no seed does). Seeds are paired by key, whatever order they list their slices in.
-
-    Raises:
-        ValueError: unknown ``metric``, or a cell whose per-slice lists differ in length.
-    """
-    if metric not in SLICE_METRICS:
-        raise ValueError(f"argument 'metric' must be one of {SLICE_METRICS}, got {metric!r}.")
-    tag = rate_tag(rate)
-    pooled: dict[Key, list[float]] = {}
-    for cell in _check_cells(cells):
-        per_slice = cell.get("per_slice") or {}
-        if cell["row"] != row or rate_tag(cell["rate"]) != tag or metric not in per_slice:
-            continue
-        subjects, slices, values = per_slice["subject"], per_slice["slice"], per_slice[metric]
-        if not len(subjects) == len(slices) == len(values):
-            raise ValueError(
-                f"argument 'cells': per_slice lists of {row} {tag} seed {cell.get('seed')} differ in length "
-                f"(subject {len(subjects)}, slice {len(slices)}, {metric} {len(values)})."
-            )
-        for subject, index, value in zip(subjects, slices, values):
-            found = pooled.setdefault((str(subject), int(index)), [])
-            v = _value(value)
-            if v is not None:
-                found.append(v)
-    keys = sorted(pooled)
-    return keys, [float(np.mean(pooled[k])) if pooled[k] else None for k in keys]
-
-
-def paired_bootstrap(
-    a: Sequence[float | None],
-    b: Sequence[float | None],
-    n_boot: int = 10000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict:
-    """Paired bootstrap of the mean difference ``a - b``.
-
-    Pairs where either value is None or NaN are dropped; the remaining differences are resampled with replacement
-    ``n_boot`` times by a ``numpy.random.Generator`` seeded with ``seed`` (global numpy state untouched).
-
-    Args:
-        a: values of the first method, one per item (slice).
-        b: values of the second method for the same items, in the same order.
-        n_boot: number of bootstrap resamples.
-        seed: seed of the resampling generator.
-        level: confidence level of the percentile interval, in (0, 1).
-
-    Returns:
-        ``{"diff": mean of a - b, "low": .., "high": .. (percentile interval), "n": pairs used,
-        "p_not_positive": fraction of bootstrap means <= 0}``.
-
-    Raises:
-        ValueError: ``a`` and ``b`` differ in length, fewer than 2 pairs remain, ``n_boot < 1`` or ``level``
-            outside (0, 1).
-    """
-    if len(a) != len(b):
-        raise ValueError(f"argument 'b' must have the same length as 'a', got {len(b)} and {len(a)}.")
-    if n_boot < 1:
-        raise ValueError(f"argument 'n_boot' must be at least 1, got {n_boot}.")
-    if not 0 < level < 1:
-        raise ValueError(f"argument 'level' must be in (0, 1), got {level}.")
-    pairs = [(x, y) for x, y in ((_value(x), _value(y)) for x, y in zip(a, b)) if x is not None and y is not None]
-    if len(pairs) < 2:
-        raise ValueError(
-            f"arguments 'a' and 'b' must hold at least 2 pairs with both values defined, got {len(pairs)}."
-        )
-    d = np.array([x - y for x, y in pairs], dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = np.concatenate(
-        [
-            d[rng.integers(0, len(d), size=(min(1000, n_boot - start), len(d)))].mean(axis=1)
-            for start in range(0, n_boot, 1000)
-        ]
-    )
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {
-        "diff": float(d.mean()),
-        "low": float(low),
-        "high": float(high),
-        "n": len(d),
-        "p_not_positive": float(np.mean(means <= 0)),
-    }
-
-
 def summary_mean(summary: Mapping, row: str, tag: str, metric: str) -> float | None:
-    """The mean over seeds of ``metric`` for ``row`` at rate tag ``tag`` in a :func:`summarise` output, or None."""
+    """The mean over runs of ``metric`` for ``row`` at rate tag ``tag`` in a :func:`summarise` output, or None."""
     return ((summary.get(row) or {}).get(tag) or {}).get(metric, {}).get("mean")
 
 
@@ -206,68 +138,152 @@ def best_row(summary: Mapping, rows: Iterable[str], tag: str, metric: str) -> st
     return max(found, key=found.__getitem__) if found else None
 
 
-def _name(row: str, metric: str) -> str:
-    if row == "loupe_seg":
-        return "LOUPE-Seg" if metric == "dice" else "LOUPE"
-    spec = ROWS[row]
-    return spec.label if spec.method in ("semunet",) else f"{spec.label} {spec.pattern}"
+def volume_values(cells: Iterable[Mapping], row: str, rate: float | None, metric: str) -> dict[Key, float]:
+    """Per-volume scores of one row and rate: ``{(test subject, seed): value}`` over every fold (each subject is
+    tested in one fold); undefined values are left out.
+
+    Raises:
+        ValueError: unknown ``metric``.
+    """
+    if metric not in SUMMARY_METRIC:
+        raise ValueError(f"argument 'metric' must be one of {VOLUME_METRICS}, got {metric!r}.")
+    key, tag = SUMMARY_METRIC[metric], rate_tag(rate)
+    out: dict[Key, float] = {}
+    for cell in _check_cells(cells):
+        if cell["row"] != row or rate_tag(cell["rate"]) != tag:
+            continue
+        for subject, scores in (cell.get("per_volume") or {}).items():
+            v = _value((scores or {}).get(key))
+            if v is not None:
+                out[(str(subject), int(cell.get("seed", 0)))] = v
+    return out
 
 
-def _compare(cells: list[Mapping], a: str, b: str, rate: float, metric: str, role: str, **boot) -> dict | None:
-    keys_a, values_a = slice_values(cells, a, rate, metric)
-    keys_b, values_b = slice_values(cells, b, rate, metric)
-    by_key = dict(zip(keys_b, values_b))
-    paired_b = [by_key.get(k) for k in keys_a]
-    if sum(x is not None and y is not None for x, y in zip(values_a, paired_b)) < 2:
-        return None
-    result = paired_bootstrap(values_a, paired_b, **boot)
-    qualifier = {"pair": "", "best_fixed": "best fixed: ", "best_baseline": "best Baseline: "}[role]
-    label = f"{_name(a, metric)} − {qualifier}{_name(b, metric)}"
-    return {"rate": rate, "metric": metric, "a": a, "b": b, "role": role, "label": label, **result}
+def hierarchical_bootstrap(diffs: Mapping[Key, float], n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> dict:
+    """Two-level bootstrap of the mean of paired differences ``{(subject, seed): a - b}``.
+
+    Each resample draws the subjects with replacement, then for each drawn subject its seeds with replacement,
+    and averages the drawn differences. A ``numpy.random.Generator`` seeded with ``seed`` draws (the global numpy
+    state is untouched).
+
+    Args:
+        diffs: paired differences, one per test subject and seed.
+        n_boot: number of resamples.
+        seed: seed of the resampling generator.
+        level: confidence level of the percentile interval, in (0, 1).
+
+    Returns:
+        ``{"diff": mean difference (subjects weighted equally), "low", "high" (percentile interval),
+        "n_subjects", "n_seeds" (most seeds of a subject), "n": pairs, "p_not_positive": fraction of resampled
+        means <= 0}``.
+
+    Raises:
+        ValueError: fewer than 2 subjects, ``n_boot < 1`` or ``level`` outside (0, 1).
+    """
+    if n_boot < 1:
+        raise ValueError(f"argument 'n_boot' must be at least 1, got {n_boot}.")
+    if not 0 < level < 1:
+        raise ValueError(f"argument 'level' must be in (0, 1), got {level}.")
+    by_subject: dict[str, list[float]] = {}
+    for (subject, _), d in sorted(diffs.items()):
+        v = _value(d)
+        if v is not None:
+            by_subject.setdefault(subject, []).append(v)
+    if len(by_subject) < 2:
+        raise ValueError(f"argument 'diffs' must cover at least 2 test subjects, got {len(by_subject)}.")
+    groups = [np.asarray(v, dtype=np.float64) for v in by_subject.values()]
+    rng = np.random.default_rng(seed)
+    n_sub = len(groups)
+    sizes = np.array([len(g) for g in groups])
+    width = int(sizes.max())
+    table = np.full((n_sub, width), np.nan)
+    for i, g in enumerate(groups):
+        table[i, : len(g)] = g
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, 1000):
+        b = min(1000, n_boot - start)
+        subj = rng.integers(0, n_sub, size=(b, n_sub))  # subjects drawn with replacement
+        k = sizes[subj]
+        draws = (rng.random((b, n_sub, width)) * k[..., None]).astype(np.int64)  # seeds within each subject
+        values = table[subj[..., None], draws]
+        mask = np.arange(width)[None, None, :] < k[..., None]
+        per_subject = np.where(mask, values, 0.0).sum(-1) / k
+        means[start : start + b] = per_subject.mean(-1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return {
+        "diff": float(np.mean([g.mean() for g in groups])),
+        "low": float(low),
+        "high": float(high),
+        "n_subjects": n_sub,
+        "n_seeds": width,
+        "n": int(sizes.sum()),
+        "p_not_positive": float(np.mean(means <= 0)),
+    }
+
+
+def verdict(comparison: Mapping) -> str:
+    """``"a > b"`` when the interval lies above 0, ``"a < b"`` when below, else ``"within noise"``."""
+    if comparison["low"] > 0:
+        return "a > b"
+    if comparison["high"] < 0:
+        return "a < b"
+    return "within noise"
 
 
 def comparison_pairs(summary: Mapping, tag: str, metric: str) -> list[tuple[str, str, str]]:
     """The ``(a, b, role)`` pairs compared at rate tag ``tag`` for ``metric`` (see :func:`comparisons`)."""
     measure = SUMMARY_METRIC[metric]
     fixed = best_row(summary, FIXED_ROWS, tag, measure)
-    baseline = best_row(summary, BASELINE_ROWS, tag, measure)
-    pairs = [("semunet", "loupe_seg", "pair"), ("semunet", fixed, "best_fixed")]
-    if metric == "dice":
-        pairs.append(("loupe_seg", best_row(summary, PAPER_BASELINES, tag, measure), "best_baseline"))
+    pairs = [("semunet", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]
+    if metric in ("psnr", "ssim"):
+        pairs += [("loupe_seg", TUNED, "tuned"), ("semunet", fixed, "best_fixed"), ("loupe_seg", fixed, "best_fixed")]
     else:
-        pairs.append(("loupe_seg", fixed, "best_fixed"))
-    if baseline != fixed:
-        pairs.append(("semunet", baseline, "best_baseline"))
-    return [(a, b, role) for a, b, role in pairs if b is not None]
+        pairs += [("loupe_seg", best_row(summary, PAPER_BASELINES, tag, measure), "best_baseline")]
+        baseline = best_row(summary, BASELINE_ROWS, tag, measure)
+        pairs += [("semunet", baseline, "best_baseline")] if baseline not in PAPER_BASELINES else []
+        pairs += [("semunet", fixed, "best_fixed")] if fixed != baseline else []
+    return [(a, b, role) for a, b, role in dict.fromkeys(pairs) if b is not None]
 
 
-def comparisons(cells: Iterable[Mapping], rates: Iterable[float], n_boot: int = 10000, seed: int = 0) -> list[dict]:
-    """Paired bootstrap comparisons over test slices, per rate: the differences the paper's orderings rest on.
+def _label(a: str, b: str, metric: str, role: str) -> str:
+    qualifier = {"pair": "", "tuned": "", "best_fixed": "best fixed: ", "best_baseline": "best Baseline: "}[role]
+    return f"{row_name(a, metric)} − {qualifier}{row_name(b, metric)}"
 
-    For each rate and metric (``psnr``, ``ssim``, ``dice``): SemuNet − LOUPE(-Seg); SemuNet − the best fixed-mask
-    row (:data:`FIXED_ROWS`: Baseline, Liu et al. and MD-Recon-Net with any fixed pattern); for PSNR and SSIM also
-    LOUPE − the best fixed-mask row; for Dice LOUPE-Seg − the better of the paper's two Baseline columns
-    (:data:`PAPER_BASELINES`); and SemuNet − the best Baseline row (:data:`BASELINE_ROWS`: the same networks, only
-    the mask differs) when that is not already the best fixed row. "Best" is the highest summary mean at that
-    rate (``mean_dice`` for ``dice``). A comparison is left out when a row is missing or fewer than 2 slices pair.
+
+def comparisons(
+    cells: Iterable[Mapping], rates: Iterable[float], n_boot: int = 10000, seed: int = 0, metrics: Sequence[str] = ()
+) -> list[dict]:
+    """Paired comparisons per rate and metric, with hierarchical bootstrap intervals over subjects and seeds.
+
+    Per rate and metric (``psnr``, ``ssim``, ``dice`` = paper7 mean Dice, ``dice3`` = tissue3 mean Dice):
+    SemuNet − the tuned fixed mask (:func:`add_tuned_cells`) and SemuNet − LOUPE(-Seg); for PSNR and SSIM also
+    LOUPE − the tuned fixed mask and both learned rows − the best fixed-mask row; for Dice LOUPE-Seg − the better
+    of the paper's two Baseline columns, and SemuNet − the best Baseline and best fixed rows when those differ.
+    "Best" is the highest summary mean at that rate. A comparison is left out when fewer than 2 subjects pair.
 
     Args:
-        cells: the grid's cells.
+        cells: the grid's cells (tuned cells are added here if missing).
         rates: sampling rates to compare at.
         n_boot: bootstrap resamples per comparison.
         seed: bootstrap seed (the same for every comparison).
+        metrics: metrics to compare (default all of :data:`VOLUME_METRICS`).
 
     Returns:
-        One dict per comparison: ``rate``, ``metric``, ``a``, ``b`` (row keys), ``role`` (``pair``, ``best_fixed``
-        or ``best_baseline``), ``label`` (e.g. ``"SemuNet − best fixed: MD-Recon-Net Random"``) and the fields of
-        :func:`paired_bootstrap`.
+        One dict per comparison: ``rate``, ``metric``, ``a``, ``b`` (row keys), ``role``, ``label``,
+        ``verdict`` (:func:`verdict`) and the fields of :func:`hierarchical_bootstrap`.
     """
-    cells = _check_cells(cells)
+    cells = add_tuned_cells(cells)
     summary = summarise(cells)
     out = []
     for rate in rates:
-        for metric in SLICE_METRICS:
+        for metric in metrics or VOLUME_METRICS:
             for a, b, role in comparison_pairs(summary, rate_tag(rate), metric):
-                if comp := _compare(cells, a, b, rate, metric, role, n_boot=n_boot, seed=seed):
-                    out.append(comp)
+                va, vb = volume_values(cells, a, rate, metric), volume_values(cells, b, rate, metric)
+                diffs = {k: va[k] - vb[k] for k in va.keys() & vb.keys()}
+                if len({s for s, _ in diffs}) < 2:
+                    continue
+                result = hierarchical_bootstrap(diffs, n_boot=n_boot, seed=seed)
+                comp = {"rate": rate, "metric": metric, "a": a, "b": b, "role": role, **result}
+                out.append({**comp, "label": _label(a, b, metric, role), "verdict": verdict(comp)})
     return out
