@@ -266,10 +266,11 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "reproduce",
         help="train every method of the paper's tables at each rate; write tables, figures and results.json",
         description=(
-            "Train and evaluate every row of the paper's Tables 1 and 2 (plus uniform random, variable density with "
-            "a fully sampled centre, and fully sampled) at each --rates value and seed, into --out: table_recon.md, "
-            "table_seg.md, fig_*.png, results.json. Run it again with the same arguments to resume: finished cells "
-            f"are skipped. Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
+            "Train and evaluate every row of the paper's Tables 1 and 2 (plus uniform random, a sweep of variable "
+            "density masks with a fully sampled centre holding 25-100 %% of the budget, and fully sampled) at each "
+            "--rates value, fold and seed, into --out: table_recon.md, table_seg.md, fig_*.png, results.json. Run it "
+            "again to resume: finished cells are skipped (other --rows/--seeds/--folds add cells to the same grid). "
+            f"Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
         ),
     )
     _add_data_source(p)
@@ -278,6 +279,12 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="sampling rates (default 5/10/20 %%)"
     )
     p.add_argument("--seeds", type=int, default=1, help="seeds per cell; tables show mean +- std (default 1)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="k-fold cross-validation over subjects: each subject is tested once (default 1: the preset's split)",
+    )
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
     p.add_argument("--rows", nargs="+", choices=tuple(ROWS), metavar="ROW", help=f"rows to train: {', '.join(ROWS)}")
@@ -306,6 +313,7 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             device=args.device,
             precision=args.precision,
             progress=not args.no_progress,
+            folds=args.folds,
         )
     )
 

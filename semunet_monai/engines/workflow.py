@@ -117,7 +117,9 @@ def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
     path.write_text(text)
 
 
-def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+def train(
+    config: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True, test: bool = True
+) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
     Args:
@@ -125,6 +127,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
         run_dir: output folder. An existing run is an error unless ``resume``.
         resume: continue from the latest checkpoints (finished phases are skipped).
         progress: show a progress bar.
+        test: evaluate the final model on the test subjects (the reproduction grid scores them itself, in one pass).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -209,7 +212,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
             raise RuntimeError(f"rank {rank()}: the replicas' weights differ after training; nothing was saved.")
         if world_size() > 1:
             logger.info("rank %d of %d: replicas hold identical weights", rank(), world_size())
-        results = main_first(lambda: _finish(config, model, data, run_dir, device))
+        results = main_first(lambda: _finish(config, model, data, run_dir, device, test))
         barrier()  # every rank leaves together, after rank 0 has written the model
         return results if results is not None else {}
     finally:
@@ -217,7 +220,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False, p
             writer.close()
 
 
-def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device) -> dict:
+def _finish(
+    config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device, test: bool = True
+) -> dict:
     """Rank 0, after the last phase: pick the final weights, write model.pt and the mask, evaluate on the test set."""
     t = config.train
     if not all_finite(model):
@@ -234,6 +239,8 @@ def _finish(config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Pa
             overwrite=True,
             extra={"training_method": t.method},
         )
+    if not test:
+        return {}
     if data.test is None:
         logger.info("no test subjects: model.pt written, no test metrics")
         return {}

@@ -3,7 +3,8 @@
 
 Output folder::
 
-    DIR/cells/<row>/<rate>/seed<k>/   one training run (see engines.workflow) + cell.json + figure_slice.npz
+    DIR/cells/<row>/<rate>/[fold<f>/]seed<k>/   one training run (see engines.workflow) + cell.json +
+                                                figure_slice.npz + test_metrics.json
     DIR/results.json                  every number, settings, versions, wall time per cell
     DIR/table_recon.md  DIR/table_seg.md  DIR/fig_*.png
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -26,13 +28,14 @@ import yaml
 
 from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..data.labels import get_label_scheme
-from ..engines.evaluation import load_trained_model
+from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
+from ..engines.methods import method_steps
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..precision import resolve_precision
 from .grid import GRID_EPOCHS, ROWS, Cell, make_cells
-from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices
+from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
 
@@ -114,7 +117,8 @@ def _cells_on_disk(out: Path) -> dict[Cell, dict]:
     for path in sorted((out / "cells").glob(f"*/*/seed*/{CELL_FILE}")):
         try:
             record = json.loads(path.read_text())
-            cell = Cell(record["row"], record["rate"], int(record["seed"]))
+            folds = int(record.get("folds", 1))
+            cell = Cell(record["row"], record["rate"], int(record["seed"]), int(record.get("fold", 0)), folds)
             cell.spec  # noqa: B018  (an unknown row raises KeyError)
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a cell record of this grid ({type(err).__name__}: {err}).") from None
@@ -128,33 +132,66 @@ def _elapsed(run_dir: Path) -> float:
     return float(json.loads(path.read_text())["seconds"]) if path.is_file() else 0.0
 
 
+def _finite_scores(scores: dict, keep_recon: bool) -> dict:
+    """Scores with non-finite values as None; without PSNR/SSIM where the method does not reconstruct."""
+    return {
+        k: (v if isinstance(v, float) and np.isfinite(v) else None)
+        for k, v in scores.items()
+        if keep_recon or k not in ("psnr", "ssim")
+    }
+
+
+_VOLUME_KEYS = ("psnr", "ssim", "mean_dice", "mean_dice_tissue3")
+
+
 def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConfig, seconds: float) -> dict:
-    """Score the finished run of ``cell`` on the test subjects; write cell.json and figure_slice.npz."""
+    """Score the finished run of ``cell``: the test subjects in one pass (per volume and per slice), the final model
+    on the validation subjects (for the tuned fixed mask); write test_metrics.json, cell.json and figure_slice.npz."""
     device = resolve_device(config.train.device)
     model, _ = load_trained_model(run_dir, device=device)
     precision = resolve_precision(config.train.precision, device)
     volumes = collect_test_volumes(model, data.test, device, config.train.batch_size, precision)
-    num_classes = data.scheme.num_classes if model.seg is not None else None
-    per_slice = score_slices(volumes, num_classes, recon_scores=cell.spec.method != "fullysampled")
+    has_seg = model.seg is not None
+    num_classes = data.scheme.num_classes if has_seg else None
+    merge = data.scheme.merge_lut("tissue3") if has_seg else None
+    scores = score_volumes(volumes, num_classes, data.scheme.class_names[1:], merge)
+    save_json_atomic(scores, run_dir / "test_metrics.json")
+    write_table(scores, run_dir / "test_metrics.csv")
+    recon = cell.spec.method != "fullysampled"  # the image itself: infinite PSNR
+    per_slice = score_slices(volumes, num_classes, recon_scores=recon)
     save_figure_slice(volumes, per_slice, run_dir / "figure_slice.npz")
-    mean = json.loads((run_dir / "test_metrics.json").read_text())["mean"]
-    if cell.spec.method == "fullysampled":
-        mean = {k: v for k, v in mean.items() if k not in ("psnr", "ssim")}  # the image itself: infinite PSNR
+    mean = scores["mean"]
+    val = None
+    if data.split["val"]:
+        val = _finite_scores(evaluate(model, data.val, config, data.scheme, device)["mean"], recon)
+        val = {k: v for k, v in val.items() if k in _VOLUME_KEYS}
+    steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
     mask_path = run_dir / "mask" / "mask.npy"
     record = {
         "row": cell.row,
         "rate": cell.rate,
         "seed": cell.seed,
+        "fold": cell.fold,
+        "folds": cell.folds,
+        "run_seed": cell.run_seed,
         "method": cell.spec.method,
         "mask_kind": cell.spec.mask_kind,
         "acs": config.sampling.acs,
+        "centre": cell.spec.centre,
         "folder": cell.folder,
-        "mean": {k: (v if isinstance(v, float) and np.isfinite(v) else None) for k, v in mean.items()},
+        "test_subjects": sorted(volumes),
+        "mean": _finite_scores(mean, recon),
+        "per_volume": {
+            s: {k: v for k, v in _finite_scores(row, recon).items() if k in _VOLUME_KEYS}
+            for s, row in scores["per_subject"].items()
+        },
+        "val": val,
         "per_slice": per_slice,
         "mask_rate": float(np.load(mask_path).mean()) if mask_path.is_file() else None,
         "seconds": round(seconds, 1),
         "scoring": SCORING_VERSION,
         "epochs": {"epochs": config.train.epochs, "finetune_epochs": config.train.finetune_epochs},
+        "steps": method_steps(cell.spec.method, config.train.epochs, config.train.finetune_epochs, steps_per_epoch),
     }
     save_json_atomic(record, run_dir / CELL_FILE)
     return record
@@ -173,7 +210,8 @@ def collect_results(cells: list[Cell], records: dict[Cell, dict], settings: dict
         "wall_seconds": round(sum(r["seconds"] for r in done), 1),  # the cells' training + scoring, summed
         "metrics_convention": (
             "per volume, mean over test subjects; PSNR/SSIM data_range = reference volume max, SSIM 2-D per slice "
-            "averaged; Dice per class excludes background; per-slice scores use the same volume data_range"
+            "averaged; Dice per class excludes background; tissue3 merges the training classes into the MRBrainS13 "
+            "challenge's CSF, GM and WM; per-slice scores use the same volume data_range"
         ),
     }
 
@@ -192,6 +230,7 @@ def run_grid(
     precision: str | None = None,
     progress: bool = True,
     report: bool = True,
+    folds: int = 1,
 ) -> dict:
     """Train, score and report every cell of the grid into ``out``; finished cells are skipped.
 
@@ -208,12 +247,14 @@ def run_grid(
         precision: ``train.precision`` of every cell (default the preset's).
         progress: show an overall progress bar.
         report: write the tables and figures at the end.
+        folds: k-fold cross-validation over subjects (each fold's subjects are the test set of its cells; 1 uses
+            the preset's single split).
 
     Returns:
         the content of ``results.json``.
     """
     out = Path(out)
-    requested = make_cells(list(rates), int(seeds), rows)
+    requested = make_cells(list(rates), int(seeds), rows, int(folds))
     base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device, precision)
     _check_out(out)
     records = _cells_on_disk(out)
@@ -226,6 +267,7 @@ def run_grid(
     settings = {
         "rates": sorted({c.rate for c in cells if c.rate is not None}, reverse=True),
         "seeds": sorted({c.seed for c in cells}),
+        "folds": max(c.folds for c in cells),
         "preset": preset,
         "rows": [r for r in ROWS if any(c.row == r for c in cells)],
         "data": str(data_root) if data_root is not None else "demo",
@@ -246,7 +288,7 @@ def run_grid(
         len(stale),
     )
     out.mkdir(parents=True, exist_ok=True)
-    data: RunData | None = None
+    datasets: dict[int, RunData] = {}  # per fold
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -260,10 +302,11 @@ def run_grid(
             run_dir = out / cell.folder
             if cell not in pending and cell not in stale:
                 continue
-            if data is None:
-                data = prepare_data(base)
-                if data.test is None:
+            if cell.fold not in datasets:
+                datasets[cell.fold] = prepare_data(config)
+                if datasets[cell.fold].test is None:
                     raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
+            data = datasets[cell.fold]
             if cell in stale:  # trained, but scored by an older version of the per-slice scores
                 records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
                 continue
@@ -271,7 +314,7 @@ def run_grid(
             t0, before = time.time(), _elapsed(run_dir)
             try:
                 resume = run_dir.is_dir() and any(run_dir.iterdir())
-                train(config, run_dir, resume=resume, progress=False)
+                train(config, run_dir, resume=resume, progress=False, test=False)
                 records[cell] = _score_cell(cell, run_dir, data, config, before + time.time() - t0)
             except BaseException:
                 if run_dir.is_dir():  # an interrupted cell keeps the time it has spent

@@ -1,8 +1,6 @@
-"""Per-slice scores of a trained model on the test subjects, for paired bootstrap comparisons between methods, and
-the arrays of one test slice for the figures.
-
-The per-volume means come from training's own evaluation (:func:`semunet_monai.engines.evaluation.evaluate`); the
-evaluator keeps only volume aggregates, so the slices are collected here from its per-iteration output.
+"""Scores of a trained model on the test subjects from one pass of the evaluator: per volume (the numbers of the
+tables and the statistics, the same :class:`~semunet_monai.metrics.VolumeMetricAccumulator` as training's own
+evaluation) and per slice, and the arrays of one test slice for the figures.
 """
 
 from __future__ import annotations
@@ -19,16 +17,23 @@ from ..atomic import atomic_write
 from ..data.labels import IGNORE_INDEX
 from ..data.layouts import SUBJECT
 from ..engines.evaluation import make_loader
-from ..engines.trainer import SemuNetEvaluator
+from ..engines.trainer import TISSUE3_NAMES, SemuNetEvaluator
 from ..keys import Keys
-from ..metrics import dice_per_class, psnr, ssim
+from ..metrics import VolumeMetricAccumulator, dice_per_class, psnr, ssim
 from ..networks.semunet import SemuNet
 
-__all__ = ["SCORING_VERSION", "collect_test_volumes", "score_slices", "figure_slice", "save_figure_slice"]
+__all__ = [
+    "SCORING_VERSION",
+    "collect_test_volumes",
+    "score_volumes",
+    "score_slices",
+    "figure_slice",
+    "save_figure_slice",
+]
 
 # bumped when per-slice scoring changes; finished cells scored by an older version are scored again
-# (2: slices without reference tissue have no Dice for any method)
-SCORING_VERSION = 2
+# (2: slices without reference tissue have no Dice for any method; 3: per-volume scores from the same pass, tissue3)
+SCORING_VERSION = 3
 
 _ARRAYS = (Keys.IMAGE, Keys.ZERO_FILLED, Keys.RECON, Keys.LABEL, Keys.PRED)
 
@@ -64,6 +69,42 @@ def collect_test_volumes(
             values = p[key]
             volumes[subject][str(key)] = None if values[0] is None else torch.stack(values).numpy()
     return volumes
+
+
+def score_volumes(
+    volumes: dict[str, dict], num_classes: int | None, class_names: list[str], merge: list[int] | None = None
+) -> dict:
+    """Per-volume PSNR, SSIM and Dice of the collected test volumes, as training's evaluation computes them.
+
+    Args:
+        volumes: from :func:`collect_test_volumes`.
+        num_classes: segmentation classes, or None to skip Dice.
+        class_names: names of classes ``1..K-1``.
+        merge: training class -> tissue3 class (:meth:`~semunet_monai.data.labels.LabelScheme.merge_lut`).
+
+    Returns:
+        ``{"mean": {...}, "per_subject": {subject: {...}}}`` with ``psnr``, ``ssim``, ``mean_dice``,
+        ``dice_<class>``, ``mean_dice_tissue3`` and ``dice_tissue3_<csf|gm|wm>`` (the layout of
+        ``test_metrics.json``).
+    """
+    if any(v["pred"] is None for v in volumes.values()):
+        num_classes = None  # a model without SegNet
+    acc = VolumeMetricAccumulator(num_classes, IGNORE_INDEX, merge)
+    for subject in sorted(volumes):
+        v = volumes[subject]
+        labels = (v["pred"], v["label"]) if num_classes is not None else (None, None)
+        acc.add(subject, v["recon"], v["image"], *labels)
+    result = acc.compute()
+
+    def flat(scores: dict) -> dict:
+        row = {k: float(x) for k, x in scores.items() if not torch.is_tensor(x) or x.ndim == 0}
+        if "dice" in scores:
+            row.update({f"dice_{n}": float(x) for n, x in zip(class_names, scores["dice"])})
+        if "dice_tissue3" in scores:
+            row.update({f"dice_tissue3_{n}": float(x) for n, x in zip(TISSUE3_NAMES, scores["dice_tissue3"])})
+        return row
+
+    return {"mean": flat(result["mean"]), "per_subject": {s: flat(x) for s, x in result["per_volume"].items()}}
 
 
 def _slice_dice(pred: np.ndarray, label: np.ndarray, num_classes: int) -> float | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -11,10 +9,14 @@ import torch
 from semunet_monai.config import load_config
 from semunet_monai.engines.builders import build_model
 from semunet_monai.reproduce.grid import (
+    CENTRE_SHARES,
     GRID_EPOCHS,
+    PAPER_BASELINES,
     PAPER_ROWS,
     ROWS,
-    VD_CENTRE_SHARE,
+    SWEEP_ROWS,
+    T1_ROWS,
+    T2_ROWS,
     Cell,
     centre_radius,
     make_cells,
@@ -32,6 +34,27 @@ def test_cells_cover_every_row_rate_and_seed_once():
     assert [c.rate for c in cells if c.row == "semunet" and c.seed == 0] == [0.2, 0.1, 0.05]  # the paper's order
     assert [c.rate for c in cells if c.row == "fullysampled"] == [None, None]
     assert {c.seed for c in cells} == {0, 1}
+
+
+def test_cells_with_folds_give_each_replicate_its_own_seed_and_split():
+    cells = make_cells([0.1], seeds=2, rows=["semunet", "fullysampled"], folds=5)
+    assert len(cells) == 2 * 5 * 2
+    assert len({c.folder for c in cells}) == len(cells)
+    assert sorted({c.run_seed for c in cells}) == list(range(10))  # distinct training and mask seeds
+    config = load_config("cpu", overrides=Cell("semunet", 0.1, 1, 3, 5).overrides((96, 96)))
+    assert (config.data.folds, config.data.fold, config.train.seed, config.sampling.mask_seed) == (5, 3, 8, 8)
+    assert "data" not in Cell("semunet", 0.1, 0).overrides((96, 96))  # no folds: the preset's split
+    with pytest.raises(ValueError, match="'folds'"):
+        make_cells([0.1], seeds=1, folds=0)
+
+
+def test_rows_are_described_in_one_place():
+    # the paper's tables, in their own column orders, and the roles the statistics use come from ROWS alone
+    assert T1_ROWS[:2] == ("baseline_radial", "baseline_random") and T1_ROWS[-2:] == ("loupe_seg", "semunet")
+    assert T2_ROWS[:2] == ("baseline_random", "baseline_radial") and len(T2_ROWS) == 6
+    assert PAPER_BASELINES == ("baseline_random", "baseline_radial")
+    assert [ROWS[r].centre for r in SWEEP_ROWS] == list(CENTRE_SHARES)
+    assert all(ROWS[r].short and (ROWS[r].panel or not ROWS[r].per_rate) for r in ROWS)
 
 
 def test_the_paper_rows_are_its_eight_columns_plus_loupe_seg():
@@ -65,20 +88,28 @@ def _mask(cell: Cell, shape=(96, 96)):
     return config, build_model(config, 8, shape).operator.mask
 
 
-def test_random_column_has_no_forced_centre_and_vd_centre_row_spends_a_quarter_of_the_budget_there():
-    shape = (96, 96)
-    config, random_mask = _mask(Cell("baseline_random", 0.1, 0), shape)
+@pytest.mark.parametrize("share", CENTRE_SHARES)
+@pytest.mark.parametrize("shape", [(96, 96), (48, 48), (61, 47)])
+def test_sweep_rows_spend_their_share_of_the_budget_in_the_centre(share, shape):
+    n = round(0.1 * shape[0] * shape[1])
+    radius = centre_radius(0.1, shape, share)
+    yy, xx = np.meshgrid(np.arange(shape[0]) - shape[0] // 2, np.arange(shape[1]) - shape[1] // 2, indexing="ij")
+    disc = torch.as_tensor(yy**2 + xx**2 <= radius**2)
+    assert int(disc.sum()) <= share * n  # never more than the share, so the disc always fits the budget
+    bigger = torch.as_tensor(yy**2 + xx**2 <= (radius + 1) ** 2)
+    assert int(bigger.sum()) > share * n  # and the largest disc that fits
+    row = next(r for r in SWEEP_ROWS if ROWS[r].centre == share)
+    config, mask = _mask(Cell(row, 0.1, 0), shape)
+    assert config.sampling.acs == pytest.approx(radius) and config.sampling.mask_kind == "gaussian"
+    assert bool(mask[disc].all()), "the centre disc must be fully sampled"
+    assert int(mask.sum()) == n
+
+
+def test_random_column_has_no_forced_centre():
+    config, random_mask = _mask(Cell("baseline_random", 0.1, 0), (96, 96))
     assert config.sampling.acs is None and config.sampling.mask_kind == "gaussian"
-    config, vd = _mask(Cell("baseline_vdcentre", 0.1, 0), shape)
-    radius = centre_radius(0.1, shape)
-    assert config.sampling.acs == pytest.approx(radius)
-    assert math.pi * radius**2 == pytest.approx(VD_CENTRE_SHARE * 0.1 * 96 * 96)
-    yy, xx = np.meshgrid(np.arange(96) - 48, np.arange(96) - 48, indexing="ij")
-    disc = torch.as_tensor(yy**2 + xx**2 <= (radius - 1) ** 2)  # pixels well inside the disc (DC at index 48)
-    assert vd[disc].all(), "the centre disc must be fully sampled"
-    assert not random_mask[disc].all(), "the paper's Random pattern has no forced centre"
-    for mask in (random_mask, vd):
-        assert int(mask.sum()) == round(0.1 * 96 * 96)
+    assert not bool(random_mask[44:53, 44:53].all()), "the paper's Random pattern has no forced centre"
+    assert int(random_mask.sum()) == round(0.1 * 96 * 96)
 
 
 def test_seeds_change_training_and_fixed_patterns_and_learned_rows_keep_the_preset_centre():

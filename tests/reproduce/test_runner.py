@@ -11,6 +11,7 @@ import pytest
 from semunet_monai.cli import main
 from semunet_monai.reproduce import runner
 from semunet_monai.reproduce.grid import Cell
+from semunet_monai.reproduce.scoring import SCORING_VERSION
 
 
 def _config(tmp_path, demo_dir, **data):
@@ -53,6 +54,42 @@ def test_every_cell_is_trained_scored_and_recorded(grid):
     assert results["versions"]["torch"] and len(results["class_names"]) == 7
     with np.load(out / semunet["folder"] / "figure_slice.npz") as z:
         assert {"image", "zero_filled", "recon", "label", "pred", "psnr", "ssim", "dice"} <= set(z.files)
+    # per-volume scores of the one test subject, validation scores of the final model, tissue3 beside paper7
+    assert set(semunet["per_volume"]) == {"2"} and semunet["test_subjects"] == ["2"]
+    assert semunet["per_volume"]["2"]["psnr"] == pytest.approx(semunet["mean"]["psnr"])
+    assert 0 <= semunet["mean"]["mean_dice_tissue3"] <= 1 and "dice_tissue3_gm" in semunet["mean"]
+    assert set(semunet["val"]) == {"psnr", "ssim", "mean_dice", "mean_dice_tissue3"}
+    assert "psnr" not in full["val"] and "mean_dice" in full["val"]
+    # every row's SegNet gets the same number of optimisation steps
+    assert len({c["steps"]["seg"] for c in results["cells"]}) == 1 and semunet["steps"]["seg"] > 0
+    assert semunet["steps"]["sampler"] > 0 and full["steps"]["recon"] == 0
+
+
+def test_the_test_subjects_are_scored_once(tmp_path, demo_dir, monkeypatch):
+    from semunet_monai.engines import workflow
+
+    def no_test_evaluation(*args, **kwargs):
+        raise AssertionError("train() evaluated the test subjects: the grid scores them itself")
+
+    monkeypatch.setattr(workflow, "evaluate", no_test_evaluation)
+    calls = []
+    real = runner.collect_test_volumes
+    monkeypatch.setattr(runner, "collect_test_volumes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    config = _config(tmp_path, demo_dir)
+    runner.run_grid(tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False)
+    assert calls == [1]
+
+
+def test_k_fold_tests_every_subject_once(tmp_path, demo_dir):
+    config = _config(tmp_path, demo_dir)
+    results = runner.run_grid(
+        tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False, folds=3
+    )
+    cells = results["cells"]
+    assert sorted(c["fold"] for c in cells) == [0, 1, 2] and results["settings"]["folds"] == 3
+    tested = [s for c in cells for s in c["per_volume"]]
+    assert sorted(tested) == ["1", "2", "3"]  # each subject in exactly one fold
+    assert len({c["run_seed"] for c in cells}) == 3
 
 
 def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monkeypatch):
@@ -60,7 +97,7 @@ def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monk
     trained = []
     real_train = runner.train
 
-    def counting_train(cfg, run_dir, resume=False, progress=True):
+    def counting_train(cfg, run_dir, resume=False, progress=True, test=True):
         trained.append((cfg.train.method, cfg.sampling.mask_kind))
         return real_train(cfg, run_dir, resume=resume, progress=progress)
 
@@ -107,7 +144,7 @@ def test_the_report_covers_every_finished_cell_and_old_scores_are_redone(grid, m
     again = runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
     assert {c["row"] for c in again["cells"]} >= set(ROWS)  # cells of earlier invocations stay in the report
     rescored = json.loads(record_path.read_text())
-    assert rescored["scoring"] == 2 and rescored["per_slice"]["dice"] == record["per_slice"]["dice"]
+    assert rescored["scoring"] == SCORING_VERSION and rescored["per_slice"]["dice"] == record["per_slice"]["dice"]
 
 
 def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
@@ -127,7 +164,9 @@ def test_an_interrupted_cell_is_resumed(tmp_path, demo_dir, monkeypatch):
     calls = []
     real_train = runner.train
     monkeypatch.setattr(
-        runner, "train", lambda cfg, d, resume, progress: calls.append(resume) or real_train(cfg, d, resume, progress)
+        runner,
+        "train",
+        lambda cfg, d, resume, progress, test: calls.append(resume) or real_train(cfg, d, resume, progress, test),
     )
     results = runner.run_grid(out, [0.1], preset="tiny", rows=["semunet"], config_file=config, report=False)
     assert calls == [True] and (cell_dir / "cell.json").is_file() and len(results["cells"]) == 1
