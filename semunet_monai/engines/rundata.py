@@ -43,7 +43,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def demo_shape(spatial_size: int) -> tuple[int, int, int]:
-    """Phantom grid for a training size: in-plane ``spatial_size``, slices scaled from MRBrainS13's 48 at 240."""
+    """Demo-data grid for a training size: in-plane ``spatial_size``, slices scaled from MRBrainS13's 48 at 240."""
     return (int(spatial_size), int(spatial_size), max(8, round(48 * int(spatial_size) / 240)))
 
 
