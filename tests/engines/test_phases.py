@@ -1,0 +1,90 @@
+"""The comparison's own rules: equal optimisation budgets, one lambda, and SegNet pre-training validated on what it
+trains on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ignite.engine import Events
+
+from semunet_monai.engines.builders import build_model
+from semunet_monai.engines.evaluation import make_evaluator, make_loader
+from semunet_monai.engines.methods import METHODS, Phase, method_steps, method_uses
+from semunet_monai.engines.rundata import prepare_data
+from semunet_monai.engines.trainer import PhaseForward, SemuNetTrainer
+from semunet_monai.losses import JointLoss
+
+from .conftest import tiny
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_network_gets_epochs_plus_finetune_epochs(method):
+    steps = method_steps(method, epochs=30, finetune_epochs=10, steps_per_epoch=7)
+    for module in method_uses(method) - {"sampler"}:
+        if method == "liu" or module in {p for ph in METHODS[method] for p in ph.trainable}:
+            assert steps[module] == 40 * 7, (method, module)
+    if "sampler" in method_uses(method):
+        assert steps["sampler"] == 30 * 7  # the mask learns in the joint phase, then it is frozen
+    assert method_steps("loupe_seg", 30, 10, 7)["seg"] == method_steps("semunet", 30, 10, 7)["seg"]
+
+
+def test_phase_selection_metric_follows_its_loss():
+    assert Phase("x", "epochs", ("recon",), 1.0, 0.0).key_metric() == "psnr"
+    assert Phase("x", "epochs", ("recon", "seg"), 1.0, "lam").key_metric() == "mean_dice"
+    assert Phase("x", "total", ("seg",), 0.0, 1.0).num_epochs(30, 10) == 40
+    assert Phase("x", "finetune_epochs", ("seg",), 0.0, 1.0).num_epochs(30, 10) == 10
+
+
+def test_the_trainer_reads_lambda_from_the_loss(demo_dir):
+    config = tiny(demo_dir)
+    model = build_model(config, 8, (48, 48))
+    optimizer = torch.optim.Adam(model.parameters())
+    joint = METHODS["semunet"][0]
+    for lam in (0.1, 0.37):
+        loss = JointLoss(lam=lam)
+        trainer = SemuNetTrainer(
+            device=torch.device("cpu"),
+            max_epochs=1,
+            train_data_loader=[],
+            network=PhaseForward(model),
+            optimizer=optimizer,
+            loss_function=loss,
+            phase=joint,
+        )
+        assert trainer.seg_weight == lam
+    with pytest.raises(TypeError):
+        SemuNetTrainer(
+            device=torch.device("cpu"),
+            max_epochs=1,
+            train_data_loader=[],
+            network=PhaseForward(model),
+            optimizer=optimizer,
+            loss_function=JointLoss(),
+            phase=joint,
+            lam=0.5,  # no second source of lambda
+        )
+
+
+def test_segnet_pretraining_is_validated_on_fully_sampled_images(demo_dir):
+    config = tiny(demo_dir, train={"method": "liu", "precision": "fp32"})
+    data = prepare_data(config)
+    model = build_model(config, data.scheme.num_classes, (48, 48)).eval()
+    loader = make_loader(data.val, 8, 0)
+    segpre, recon = METHODS["liu"]
+    evaluator = make_evaluator(model, loader, torch.device("cpu"), config, data.scheme, segpre)
+    outputs = []
+    evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(e.state.output))
+    evaluator.run()
+    batch = next(iter(loader))
+    first = outputs[0]
+    assert torch.equal(first["recon"], batch["image"])  # SegNet sees the fully sampled image itself
+    with torch.no_grad():
+        expected = model.seg(batch["image"]).argmax(1, keepdim=True)
+    assert torch.equal(first["pred"], expected)
+    assert evaluator.state.metrics["key"] == evaluator.state.metrics["mean_dice"]
+    # the ReconNet phase is validated through the undersampling path, on PSNR and Dice, with its key on Dice
+    later = make_evaluator(model, loader, torch.device("cpu"), config, data.scheme, recon)
+    outputs.clear()
+    later.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(e.state.output))
+    later.run()
+    assert not torch.equal(outputs[0]["recon"], batch["image"])
