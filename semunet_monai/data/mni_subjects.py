@@ -27,7 +27,7 @@ from monai.transforms import RandBiasField, RandRicianNoise
 
 from ..keys import Keys
 from .mni152 import template_anatomy
-from .phantom import MODALITIES, MRBRAINS13_SHAPE, _check_grid, phantom_affine
+from .phantom import MODALITIES, MRBRAINS13_SHAPE, check_subject_args, phantom_affine
 
 __all__ = ["MNI_VERSION", "BRAIN_CENTRE_MM", "NATIVE_SCALE", "make_mni_subject"]
 
@@ -124,13 +124,7 @@ def make_mni_subject(
         ``{"label": uint8 (X, Y, Z) with values 0-3, 5-8, "T1", "T1_IR", "T2_FLAIR": float32 (X, Y, Z) >= 0,
         "affine": (4, 4) float64}``, labels as :func:`semunet_monai.data.phantom.make_subject` (no lesions).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"argument 'seed' must be a non-negative integer, got {seed!r}.")
-    grid, mm = _check_grid(shape, spacing)
-    if snr is not None and not (isinstance(snr, (int, float, np.number)) and np.isfinite(snr) and snr > 0):
-        raise ValueError(f"argument 'snr' must be a positive number or None, got {snr!r}.")
-    if not (isinstance(bias, (int, float, np.number)) and np.isfinite(bias) and 0.0 <= bias < 1.0):
-        raise ValueError(f"argument 'bias' must be a number in [0, 1), got {bias!r}.")
+    grid, mm = check_subject_args(seed, shape, spacing, snr, bias)
     geometry_ss, contrast_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
     geo, con = np.random.default_rng(geometry_ss), np.random.default_rng(contrast_ss)
     anat = template_anatomy()

@@ -75,6 +75,20 @@ def _check_grid(shape: Sequence[int], spacing: Sequence[float] | None) -> tuple[
     return grid, mm
 
 
+def check_subject_args(
+    seed: int, shape: Sequence[int], spacing: Sequence[float] | None, snr: float | None, bias: float
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Check a subject generator's arguments (seed, grid, noise, bias); returns the grid and spacing in mm."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"argument 'seed' must be a non-negative integer, got {seed!r}.")
+    grid, mm = _check_grid(shape, spacing)
+    if snr is not None and not (isinstance(snr, (int, float, np.number)) and np.isfinite(snr) and snr > 0):
+        raise ValueError(f"argument 'snr' must be a positive number or None, got {snr!r}.")
+    if not (isinstance(bias, (int, float, np.number)) and np.isfinite(bias) and 0.0 <= bias < 1.0):
+        raise ValueError(f"argument 'bias' must be a number in [0, 1), got {bias!r}.")
+    return grid, mm
+
+
 def _ellipsoid_sdf(coords: Sequence[np.ndarray], centre: Sequence[float], axes: Sequence) -> np.ndarray:
     """Approximate signed distance in mm (negative inside) to an axis-aligned ellipsoid, ``(r - 1) / |grad r|``.
 
@@ -394,13 +408,7 @@ def make_subject(
         "affine": (4, 4) float64}``. Labels: 0 background (incl. scalp and skull), 1 cortical GM, 2 basal
         ganglia, 3 WM, 4 WM lesions, 5 extracerebral CSF, 6 lateral ventricles, 7 cerebellum, 8 brainstem.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"argument 'seed' must be a non-negative integer, got {seed!r}.")
-    grid, mm = _check_grid(shape, spacing)
-    if snr is not None and not (isinstance(snr, (int, float, np.number)) and np.isfinite(snr) and snr > 0):
-        raise ValueError(f"argument 'snr' must be a positive number or None, got {snr!r}.")
-    if not (isinstance(bias, (int, float, np.number)) and np.isfinite(bias) and 0.0 <= bias < 1.0):
-        raise ValueError(f"argument 'bias' must be a number in [0, 1), got {bias!r}.")
+    grid, mm = check_subject_args(seed, shape, spacing, snr, bias)
     anatomy_ss, lesion_ss, contrast_ss = np.random.SeedSequence(int(seed)).spawn(3)
     anat = _anatomy(np.random.default_rng(anatomy_ss), grid, mm)
     cls = anat["cls"]
