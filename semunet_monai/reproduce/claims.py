@@ -23,7 +23,12 @@ CLAIMS = (CLAIM_TUNED, CLAIM_DICE, CLAIM_PSNR)
 
 # claim -> the (metric, a, b) differences it needs; "best_baseline" is resolved from the comparisons made
 _NEEDS: dict[str, list[tuple[str, str, str]]] = {
-    CLAIM_TUNED: [("psnr", "semunet", TUNED), ("psnr", "loupe_seg", TUNED), ("dice", "semunet", TUNED)],
+    CLAIM_TUNED: [
+        ("psnr", "semunet", TUNED),
+        ("psnr", "loupe_seg", TUNED),
+        ("dice", "semunet", TUNED),
+        ("dice", "loupe_seg", TUNED),
+    ],
     CLAIM_DICE: [("dice", "semunet", "loupe_seg"), ("dice", "loupe_seg", "best_baseline")],
     CLAIM_PSNR: [("psnr", "semunet", "loupe_seg")],
 }
@@ -91,7 +96,7 @@ def psnr_dice_agreement(summary: Mapping, rates: Iterable[float]) -> list[dict]:
     out = []
     for rate in rates:
         tag = rate_tag(rate)
-        rows = [r for r, by in summary.items() if tag in by and r != "fullysampled"]
+        rows = [r for r, by in summary.items() if tag in by and r not in ("fullysampled", TUNED)]  # TUNED repeats a row
         psnr = {r: summary[r][tag].get("psnr", {}).get("mean") for r in rows}
         for metric in ("dice", "dice3"):
             key = SUMMARY_METRIC[metric]

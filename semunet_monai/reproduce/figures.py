@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,22 +18,29 @@ from matplotlib.figure import Figure
 from ..atomic import atomic_write
 from .figures_curves import curves_figure
 from .figures_recon import MISSING, RECON_ROWS, bare_axes, recon_figure, short_name
-from .grid import ROWS, rate_tag
+from .grid import ROWS, TUNED, rate_tag
+from .stats import add_tuned_cells
 
 __all__ = ["MASK_COLUMNS", "DPI", "GridFiles", "effective_rate", "format_rate", "write_figures"]
 
 logger = logging.getLogger(__name__)
 
 DPI = 150
-# Fig. 2 columns: title -> rows whose (identical, same kind and seed) fixed mask may stand for it, first present wins
-MASK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "Random": ("baseline_random", "liu_random", "mdrecon_random"),
-    "Radial": ("baseline_radial", "liu_radial", "mdrecon_radial"),
-    "Uniform random": ("baseline_uniform",),
-    "VD + centre": ("baseline_vdcentre",),
-    "LOUPE": ("loupe_seg",),
-    "SemuNet": ("semunet",),
-}
+
+
+def _mask_columns() -> dict[str, tuple[str, ...]]:
+    fixed: dict[str, tuple[str, ...]] = {}
+    learned: dict[str, tuple[str, ...]] = {}
+    for key, row in ROWS.items():
+        if row.panel is not None:
+            into = fixed if row.mask_kind is not None else learned
+            into[row.panel] = into.get(row.panel, ()) + (key,)
+    return fixed | learned
+
+
+# Fig. 2 columns: panel title (Row.panel) -> rows whose (identical: same kind, centre and seed) mask may stand for
+# it, first present wins; the fixed patterns in the order of ROWS (the centre-share sweep last), then the learned
+MASK_COLUMNS: dict[str, tuple[str, ...]] = _mask_columns()
 
 
 def effective_rate(mask: np.ndarray) -> float:
@@ -60,18 +68,46 @@ def _check(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(results["cells"])
 
 
+def _tuned_choice(cells: list[Mapping[str, Any]]) -> dict[str, tuple[set[str], int, int]]:
+    """Per rate tag: the sweep rows the tuned fixed mask chose most often (ties: all), how often, out of how many
+    runs (empty when the sweep cells carry no validation scores)."""
+    tuned = [c for c in add_tuned_cells(c for c in cells if "rate" in c) if c["row"] == TUNED]
+    counts: dict[str, Counter] = {}
+    for c in tuned:
+        counts.setdefault(rate_tag(c["rate"]), Counter())[c["chosen"]] += 1
+    out = {}
+    for tag, counter in counts.items():
+        top = max(counter.values())
+        out[tag] = ({r for r, n in counter.items() if n == top}, top, sum(counter.values()))
+    return out
+
+
 class GridFiles:
-    """The grid's cells of one seed, indexed by (row, rate tag), with their files loaded once (warning if missing)."""
+    """The grid's cells of one replicate (the lowest seed, then its lowest fold, normally 0), indexed by (row, rate
+    tag), with their files loaded once (warning if missing); ``tuned`` holds, per rate tag, the centre-share sweep
+    rows the tuned fixed mask chose most often over all replicates and ``(times, runs)``."""
 
     def __init__(self, results: Mapping[str, Any], out_dir: Path) -> None:
         cells = _check(results)
         self.out_dir = out_dir
         self.seed = min((int(c.get("seed", 0)) for c in cells), default=0)
-        self.cells = {(c["row"], rate_tag(c.get("rate"))): c for c in cells if int(c.get("seed", 0)) == self.seed}
+        self.fold = min((int(c.get("fold", 0)) for c in cells if int(c.get("seed", 0)) == self.seed), default=0)
+        self.folds = max((int(c.get("folds", 1)) for c in cells), default=1)
+        self.cells = {
+            (c["row"], rate_tag(c.get("rate"))): c
+            for c in cells
+            if int(c.get("seed", 0)) == self.seed and int(c.get("fold", 0)) == self.fold
+        }
         rates = (results.get("settings") or {}).get("rates") or {c["rate"] for c in cells if c.get("rate") is not None}
         self.rates = sorted((float(r) for r in rates), reverse=True)
         self.class_names = list(results.get("class_names") or [])
+        self.tuned = _tuned_choice(cells)
         self._loaded: dict[Path, Any] = {}
+
+    @property
+    def replicate(self) -> str:
+        """The replicate drawn, in words: ``seed 0`` (``seed 0, fold 0`` with k-fold)."""
+        return f"seed {self.seed}" + (f", fold {self.fold}" if self.folds > 1 else "")
 
     def cell(self, row: str, rate: float | None) -> Mapping[str, Any] | None:
         return self.cells.get((row, rate_tag(rate)))
@@ -111,10 +147,14 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _masks_figure(grid: GridFiles) -> Figure:
-    fig = Figure(figsize=(1.55 * len(MASK_COLUMNS) + 0.4, 1.75 * len(grid.rates) + 0.4), layout="constrained")
-    axes = fig.subplots(len(grid.rates), len(MASK_COLUMNS), squeeze=False)
+    """One line per rate, one panel per column of :data:`MASK_COLUMNS` that has a cell at some rate (all columns
+    when none has one); a column's panel without a cell at a rate reads 'not run'."""
+    columns = {t: rows for t, rows in MASK_COLUMNS.items() if any(grid.cell(r, a) for r in rows for a in grid.rates)}
+    columns = columns or MASK_COLUMNS
+    fig = Figure(figsize=(1.55 * len(columns) + 0.4, 1.75 * len(grid.rates) + 0.4), layout="constrained")
+    axes = fig.subplots(len(grid.rates), len(columns), squeeze=False)
     for i, rate in enumerate(grid.rates):
-        for j, (title, rows) in enumerate(MASK_COLUMNS.items()):
+        for j, (title, rows) in enumerate(columns.items()):
             ax = axes[i, j]
             cell = next((c for c in (grid.cell(r, rate) for r in rows) if c is not None), None)
             mask = None if cell is None else grid.load(cell, "mask/mask.npy")
@@ -123,12 +163,16 @@ def _masks_figure(grid: GridFiles) -> Figure:
                 logger.warning("figures: %s is not a 2-D mask (shape %s); its panel is left blank.", path, mask.shape)
                 mask = None
             bare_axes(ax, "not run" if cell is None else (MISSING if mask is None else ""))
-            ax.set_title(title if mask is None else f"{title}\n{format_rate(mask)}", fontsize=9)
+            lines = [title] + ([format_rate(mask)] if mask is not None else [])
+            chosen, times, runs = grid.tuned.get(rate_tag(rate), (set(), 0, 0))
+            if cell is not None and cell["row"] in chosen:
+                lines.append(f"(tuned {times}/{runs})" if runs > 1 else "(tuned)")
+            ax.set_title("\n".join(lines), fontsize=9)
             if mask is not None:
                 ax.imshow(mask.astype(np.float32), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             if j == 0:
                 ax.set_ylabel(f"α = {100 * rate:g} %", fontsize=10)
-    fig.suptitle(f"Sampling patterns (white: sampled, k-space centre in the middle; seed {grid.seed})", fontsize=10)
+    fig.suptitle(f"Sampling patterns (white: sampled, k-space centre in the middle; {grid.replicate})", fontsize=10)
     return fig
 
 
@@ -141,17 +185,18 @@ def _curves(grid: GridFiles) -> Figure:
         loaded = {r: grid.load(c, "metrics.json") for r, c in runs if c is not None}
         columns[f"α = {100 * rate:g} %"] = {r: rows for r, rows in loaded.items() if isinstance(rows, list)}
     labels = {r: short_name(r) for r in order}
-    return curves_figure(columns, labels, title=f"Validation curves (seed {grid.seed})")
+    return curves_figure(columns, labels, title=f"Validation curves ({grid.replicate})")
 
 
 def write_figures(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
     """Write the grid's figures into ``out_dir``: ``fig_masks.png``, one ``fig_recon_<rate tag>.png`` per rate with
-    cells and ``fig_curves.png``, all of the lowest seed.
+    cells and ``fig_curves.png``, all of one replicate (the lowest seed, then fold 0); the masks figure marks the
+    centre share the tuned fixed mask chose most often at each rate (over all replicates).
 
     Args:
         results: the grid's results (``out_dir/results.json``): ``"cells"`` (each with ``"row"``, ``"rate"``,
-            ``"seed"`` and ``"folder"`` relative to ``out_dir``), optional ``"settings"`` with ``"rates"`` and
-            ``"class_names"``.
+            ``"seed"``, ``"fold"`` and ``"folder"`` relative to ``out_dir``; ``"val"`` for the tuned choice),
+            optional ``"settings"`` with ``"rates"`` and ``"class_names"``.
         out_dir: the grid's output folder.
 
     Returns:
@@ -166,7 +211,7 @@ def write_figures(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]
     for rate in grid.rates:
         if not any(grid.cell(r, rate) is not None for r in ROWS):
             logger.info(
-                "figures: no cell at %s for seed %d; fig_recon_%s.png skipped.", rate, grid.seed, rate_tag(rate)
+                "figures: no cell at %s for %s; fig_recon_%s.png skipped.", rate, grid.replicate, rate_tag(rate)
             )
             continue
         written.append(_save(recon_figure(grid, rate), out_dir / f"fig_recon_{rate_tag(rate)}.png"))

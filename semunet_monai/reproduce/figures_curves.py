@@ -13,9 +13,10 @@ __all__ = ["NO_RECONSTRUCTION", "CURVE_METRICS", "cumulative_epochs", "phase_sta
 # (metrics.json key, axis label) of the two figure rows
 CURVE_METRICS: tuple[tuple[str, str], ...] = (("psnr", "PSNR (dB)"), ("mean_dice", "mean Dice"))
 
-# matplotlib's tab10 followed by black: one colour per row of the grid
+# matplotlib's tab10, then tab20's light tones: one colour per row of the grid; black for the dashed references
 _COLOURS = (
     *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"),
+    *("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"),
     "#000000",
 )
 
@@ -73,10 +74,12 @@ def curves_figure(
     Args:
         columns: column title -> {row key: its ``metrics.json`` rows}; a row key without a metric draws no line.
         labels: every row key -> legend label, in the order that fixes each row's colour.
-        dashed: row keys drawn dashed (references such as the fully sampled run).
+        dashed: row keys drawn dashed and black (references such as the fully sampled run).
         title: figure title.
     """
-    colours = {key: _COLOURS[i % len(_COLOURS)] for i, key in enumerate(labels)}
+    drawn_in_colour = [key for key in labels if key not in dashed]
+    colours = {key: _COLOURS[i % (len(_COLOURS) - 1)] for i, key in enumerate(drawn_in_colour)}
+    colours.update(dict.fromkeys(dashed, _COLOURS[-1]))  # references in black
     ncols = max(1, len(columns))
     fig = Figure(figsize=(3.6 * ncols + 1.8, 5.2), layout="constrained")
     axes = fig.subplots(len(CURVE_METRICS), ncols, squeeze=False, sharey="row")

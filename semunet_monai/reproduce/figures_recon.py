@@ -14,39 +14,24 @@ from matplotlib.patches import Patch
 
 from ..data.labels import IGNORE_INDEX
 from ..engines.handlers import overlay
-from .grid import ROWS
+from .grid import ROWS, TUNED
 
 if TYPE_CHECKING:
     from .figures import GridFiles
 
 __all__ = ["RECON_ROWS", "SHORT_NAMES", "short_name", "bare_axes", "recon_figure"]
 
-# method columns, in order
-RECON_ROWS: tuple[str, ...] = (
-    *("baseline_random", "baseline_radial", "liu_random", "liu_radial", "mdrecon_random", "mdrecon_radial"),
-    *("loupe_seg", "semunet", "baseline_vdcentre", "baseline_uniform"),
-)
-SHORT_NAMES: dict[str, str] = {
-    "baseline_random": "Baseline (rand.)",
-    "baseline_radial": "Baseline (rad.)",
-    "liu_random": "Liu (rand.)",
-    "liu_radial": "Liu (rad.)",
-    "mdrecon_random": "MD-Recon (rand.)",
-    "mdrecon_radial": "MD-Recon (rad.)",
-    "loupe_seg": "LOUPE(-Seg)",
-    "semunet": "SemuNet",
-    "baseline_vdcentre": "Baseline (VD+c.)",
-    "baseline_uniform": "Baseline (unif.)",
-    "fullysampled": "Fully sampled",
-}
+# method columns, in the order of ROWS: every row with a reconstruction
+RECON_ROWS: tuple[str, ...] = tuple(k for k, r in ROWS.items() if r.recon)
+# panel / legend names (Row.short); the tuned fixed mask is a virtual row
+SHORT_NAMES: dict[str, str] = {k: r.short for k, r in ROWS.items()} | {TUNED: "Tuned VD + c."}
 MISSING = "missing"
 _ERROR_GAIN = 5
 
 
 def short_name(row: str) -> str:
-    """Panel / legend name of a row (``SHORT_NAMES``, else its label and pattern)."""
-    spec = ROWS.get(row)
-    return SHORT_NAMES.get(row, f"{spec.label} ({spec.pattern})" if spec else row)
+    """Panel / legend name of a row (:data:`SHORT_NAMES`, else the key itself)."""
+    return SHORT_NAMES.get(row, row)
 
 
 def bare_axes(ax: Axes, text: str = "", frame: bool = True) -> None:
@@ -126,7 +111,7 @@ def recon_figure(grid: GridFiles, rate: float) -> Figure:
     columns = ["reference", "zero_filled", *rows] + (["fullysampled"] if full is not None else [])
     fig = Figure(figsize=(1.45 * len(columns) + 0.9, 5.3), layout="constrained")
     fig.suptitle(
-        f"Test slice at α = {100 * rate:g} % (seed {grid.seed}): PSNR / SSIM and Dice of the slice", fontsize=10
+        f"Test slice at α = {100 * rate:g} % ({grid.replicate}): PSNR / SSIM and Dice of the slice", fontsize=10
     )
     axes = fig.subplots(3, len(columns), squeeze=False)
     for ax in axes.flat:

@@ -160,7 +160,7 @@ SWEEP_ROWS: tuple[str, ...] = tuple(k for k, r in ROWS.items() if r.sweep)
 def row_name(row: str, metric: str = "psnr") -> str:
     """A row's name in text: LOUPE or LOUPE-Seg by metric, the tuned fixed mask, else label and pattern."""
     if row == "loupe_seg":
-        return "LOUPE-Seg" if metric in ("dice", "mean_dice") else "LOUPE"
+        return "LOUPE-Seg" if metric in ("dice", "mean_dice", "dice3", "mean_dice_tissue3") else "LOUPE"
     if row == TUNED:
         return "Tuned VD + centre"
     spec = ROWS[row]

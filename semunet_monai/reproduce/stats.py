@@ -9,8 +9,8 @@ an undefined value and is skipped.
 Why subjects and seeds: the slices of one subject are not independent, and a difference between two methods also
 moves from one training run to the next. The unit of a comparison is therefore one test subject in one seed
 (paired: both methods saw the same subject with the same seed index, in the same fold); the bootstrap draws subjects
-with replacement and, within each drawn subject, its seeds with replacement (a two-level bootstrap, as for
-clustered data). A bootstrap over the slices of one or two subjects would be degenerate.
+with replacement and, independently, seeds with replacement (a seed's models score every test subject, so the two
+are crossed factors). A bootstrap over the slices of one or two subjects would be degenerate.
 """
 
 from __future__ import annotations
@@ -160,11 +160,14 @@ def volume_values(cells: Iterable[Mapping], row: str, rate: float | None, metric
 
 
 def hierarchical_bootstrap(diffs: Mapping[Key, float], n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> dict:
-    """Two-level bootstrap of the mean of paired differences ``{(subject, seed): a - b}``.
+    """Bootstrap of the mean of paired differences ``{(subject, seed): a - b}`` that resamples test subjects and
+    seeds.
 
-    Each resample draws the subjects with replacement, then for each drawn subject its seeds with replacement,
-    and averages the drawn differences. A ``numpy.random.Generator`` seeded with ``seed`` draws (the global numpy
-    state is untouched).
+    Subjects and seeds are crossed (the model of one seed scores every test subject of its fold), so each resample
+    draws the subjects with replacement and, independently, the seed indices with replacement, and averages the
+    drawn subject x seed differences (the 'pigeonhole' bootstrap for crossed factors; with one seed it is the
+    bootstrap over subjects). A ``numpy.random.Generator`` seeded with ``seed`` draws (the global numpy state is
+    untouched).
 
     Args:
         diffs: paired differences, one per test subject and seed.
@@ -174,8 +177,7 @@ def hierarchical_bootstrap(diffs: Mapping[Key, float], n_boot: int = 10000, seed
 
     Returns:
         ``{"diff": mean difference (subjects weighted equally), "low", "high" (percentile interval),
-        "n_subjects", "n_seeds" (most seeds of a subject), "n": pairs, "p_not_positive": fraction of resampled
-        means <= 0}``.
+        "n_subjects", "n_seeds", "n": pairs, "p_not_positive": fraction of resampled means <= 0}``.
 
     Raises:
         ValueError: fewer than 2 subjects, ``n_boot < 1`` or ``level`` outside (0, 1).
@@ -184,40 +186,37 @@ def hierarchical_bootstrap(diffs: Mapping[Key, float], n_boot: int = 10000, seed
         raise ValueError(f"argument 'n_boot' must be at least 1, got {n_boot}.")
     if not 0 < level < 1:
         raise ValueError(f"argument 'level' must be in (0, 1), got {level}.")
-    by_subject: dict[str, list[float]] = {}
-    for (subject, _), d in sorted(diffs.items()):
-        v = _value(d)
-        if v is not None:
-            by_subject.setdefault(subject, []).append(v)
-    if len(by_subject) < 2:
-        raise ValueError(f"argument 'diffs' must cover at least 2 test subjects, got {len(by_subject)}.")
-    groups = [np.asarray(v, dtype=np.float64) for v in by_subject.values()]
+    values = {k: v for k, d in diffs.items() if (v := _value(d)) is not None}
+    subjects = sorted({s for s, _ in values})
+    seeds = sorted({k for _, k in values})
+    if len(subjects) < 2:
+        raise ValueError(f"argument 'diffs' must cover at least 2 test subjects, got {len(subjects)}.")
+    table = np.full((len(subjects), len(seeds)), np.nan)
+    for (s, k), v in values.items():
+        table[subjects.index(s), seeds.index(k)] = v
+    subject_means = np.nanmean(table, axis=1)
     rng = np.random.default_rng(seed)
-    n_sub = len(groups)
-    sizes = np.array([len(g) for g in groups])
-    width = int(sizes.max())
-    table = np.full((n_sub, width), np.nan)
-    for i, g in enumerate(groups):
-        table[i, : len(g)] = g
     means = np.empty(n_boot)
     for start in range(0, n_boot, 1000):
         b = min(1000, n_boot - start)
-        subj = rng.integers(0, n_sub, size=(b, n_sub))  # subjects drawn with replacement
-        k = sizes[subj]
-        draws = (rng.random((b, n_sub, width)) * k[..., None]).astype(np.int64)  # seeds within each subject
-        values = table[subj[..., None], draws]
-        mask = np.arange(width)[None, None, :] < k[..., None]
-        per_subject = np.where(mask, values, 0.0).sum(-1) / k
-        means[start : start + b] = per_subject.mean(-1)
+        rows = rng.integers(0, len(subjects), size=(b, len(subjects)))
+        cols = rng.integers(0, len(seeds), size=(b, len(seeds)))
+        drawn = table[rows[:, :, None], cols[:, None, :]]  # (b, subjects, seeds)
+        defined = ~np.isnan(drawn)
+        count = defined.sum(axis=2)
+        total = np.where(defined, drawn, 0.0).sum(axis=2)
+        # a drawn subject none of whose drawn seeds has a value falls back to its own mean
+        per_subject = np.where(count > 0, total / np.maximum(count, 1), subject_means[rows])
+        means[start : start + b] = per_subject.mean(axis=1)
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return {
-        "diff": float(np.mean([g.mean() for g in groups])),
+        "diff": float(subject_means.mean()),
         "low": float(low),
         "high": float(high),
-        "n_subjects": n_sub,
-        "n_seeds": width,
-        "n": int(sizes.sum()),
+        "n_subjects": len(subjects),
+        "n_seeds": len(seeds),
+        "n": len(values),
         "p_not_positive": float(np.mean(means <= 0)),
     }
 
@@ -235,13 +234,13 @@ def comparison_pairs(summary: Mapping, tag: str, metric: str) -> list[tuple[str,
     """The ``(a, b, role)`` pairs compared at rate tag ``tag`` for ``metric`` (see :func:`comparisons`)."""
     measure = SUMMARY_METRIC[metric]
     fixed = best_row(summary, FIXED_ROWS, tag, measure)
-    pairs = [("semunet", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]
+    pairs = [("semunet", TUNED, "tuned"), ("loupe_seg", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]
     if metric in ("psnr", "ssim"):
-        pairs += [("loupe_seg", TUNED, "tuned"), ("semunet", fixed, "best_fixed"), ("loupe_seg", fixed, "best_fixed")]
+        pairs += [("semunet", fixed, "best_fixed"), ("loupe_seg", fixed, "best_fixed")]
     else:
         pairs += [("loupe_seg", best_row(summary, PAPER_BASELINES, tag, measure), "best_baseline")]
         baseline = best_row(summary, BASELINE_ROWS, tag, measure)
-        pairs += [("semunet", baseline, "best_baseline")] if baseline not in PAPER_BASELINES else []
+        pairs += [("semunet", baseline, "best_baseline")]
         pairs += [("semunet", fixed, "best_fixed")] if fixed != baseline else []
     return [(a, b, role) for a, b, role in dict.fromkeys(pairs) if b is not None]
 

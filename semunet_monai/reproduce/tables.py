@@ -1,33 +1,48 @@
 """The reproduction's Markdown tables: our Table 1 (reconstruction) and Table 2 (segmentation) laid out like the
-paper's, the paper's numbers quoted next to them, paired bootstrap comparisons and the ordering verdicts.
+paper's, the paper's numbers quoted next to them, the centre-share sweep behind the tuned fixed mask, hierarchical
+bootstrap comparisons and the verdicts on the paper's claims.
 
-Every number and verdict comes from the ``results`` dictionary of the grid runner; only the paper's own numbers
-are constants here.
+Every number and verdict comes from the ``results`` dictionary of the grid runner; the rows, their order and their
+names come from :data:`~semunet_monai.reproduce.grid.ROWS`; only the paper's own numbers are constants here.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from semunet_monai.atomic import atomic_write_text
-from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, orderings
-from semunet_monai.reproduce.grid import ROWS, rate_tag
+from semunet_monai.data.labels import LABEL_SCHEMES
+from semunet_monai.engines.methods import method_uses
+from semunet_monai.reproduce.claims import CLAIMS, orderings, psnr_dice_agreement
+from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED, rate_tag, row_name
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
-from semunet_monai.reproduce.stats import comparisons, summarise
+from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, summarise
 
-__all__ = ["PAPER_TABLE1", "PAPER_TABLE2", "RECON_COLUMNS", "SEG_COLUMNS", "write_tables"]
+__all__ = [
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "RECON_COLUMNS",
+    "SEG_COLUMNS",
+    "RECON_EXTRAS",
+    "SEG_EXTRAS",
+    "TUNED_COLUMN",
+    "column_name",
+    "write_tables",
+]
 
-_T1_ROWS = ("baseline_radial", "baseline_random", "liu_radial", "liu_random")
-_T1_ROWS += ("mdrecon_radial", "mdrecon_random", "loupe_seg", "semunet")
-_T2_ROWS = ("baseline_random", "baseline_radial", "liu_random", "liu_radial", "loupe_seg", "semunet")
+TUNED_COLUMN = "Tuned VD + centre (extra)"
 
 
 def _paper1(psnr: Sequence[float], ssim: Sequence[float]) -> dict[str, dict[str, float]]:
-    return {row: {"psnr": p, "ssim": s} for row, p, s in zip(_T1_ROWS, psnr, ssim, strict=True)}
+    return {row: {"psnr": p, "ssim": s} for row, p, s in zip(T1_ROWS, psnr, ssim, strict=True)}
 
 
-# The paper's Table 1 (MRB test set): PAPER_TABLE1[rate_tag][row] = {"psnr": dB, "ssim": %}; "loupe_seg" is LOUPE.
+# The paper's Table 1 (MRB test set), in T1_ROWS order: PAPER_TABLE1[rate_tag][row] = {"psnr": dB, "ssim": %};
+# "loupe_seg" is LOUPE.
 PAPER_TABLE1: dict[str, dict[str, dict[str, float]]] = {
     "a20": _paper1(
         [36.30, 32.69, 36.17, 32.81, 39.44, 39.34, 38.82, 39.24],
@@ -42,9 +57,9 @@ PAPER_TABLE1: dict[str, dict[str, dict[str, float]]] = {
         [85.00, 88.46, 84.45, 88.54, 85.13, 92.00, 91.31, 93.16],
     ),
 }
-# The paper's Table 2 (MRB test set): PAPER_TABLE2[rate_tag][row] = mean Dice in %.
+# The paper's Table 2 (MRB test set), in T2_ROWS order: PAPER_TABLE2[rate_tag][row] = mean Dice in %.
 PAPER_TABLE2: dict[str, dict[str, float]] = {
-    tag: dict(zip(_T2_ROWS, values, strict=True))
+    tag: dict(zip(T2_ROWS, values, strict=True))
     for tag, values in {
         "a20": [70.65, 73.91, 71.64, 73.77, 76.19, 76.79],
         "a10": [68.3, 70.48, 67.73, 70.92, 72.91, 75.08],
@@ -53,35 +68,49 @@ PAPER_TABLE2: dict[str, dict[str, float]] = {
 }
 _PAPER_RATES = (0.2, 0.1, 0.05)
 
-# (row key, column name): the paper's columns in its order, then this project's extra rows
-RECON_COLUMNS: list[tuple[str, str]] = [
-    ("baseline_radial", "Baseline Radial"),
-    ("baseline_random", "Baseline Random"),
-    ("liu_radial", "Liu et al. Radial"),
-    ("liu_random", "Liu et al. Random"),
-    ("mdrecon_radial", "MD-Recon-Net Radial"),
-    ("mdrecon_random", "MD-Recon-Net Random"),
-    ("loupe_seg", "LOUPE Learned"),
-    ("semunet", "SemuNet Learned"),
-]
-SEG_COLUMNS: list[tuple[str, str]] = [
-    ("baseline_random", "Baseline Random"),
-    ("baseline_radial", "Baseline Radial"),
-    ("liu_random", "Liu et al. Random"),
-    ("liu_radial", "Liu et al. Radial"),
-    ("loupe_seg", "LOUPE-Seg"),
-    ("semunet", "SemuNet"),
-]
-_EXTRAS = [
-    ("baseline_uniform", "Baseline Uniform random (extra)"),
-    ("baseline_vdcentre", "Baseline VD + centre (extra)"),
-]
-_SEG_EXTRAS = _EXTRAS + [
-    ("mdrecon_radial", "MD-Recon-Net Radial + SegNet (extra)"),
-    ("mdrecon_random", "MD-Recon-Net Random + SegNet (extra)"),
-    ("fullysampled", "Fully sampled (extra, upper bound)"),
-]
+
+def column_name(row: str, table: int) -> str:
+    """A row's column name in our Table ``table`` (1: reconstruction, 2: segmentation): the paper's name for the
+    paper's columns; ``(extra)`` for this project's rows, ``+ SegNet`` for a reconstruction-only method of the paper
+    given a SegNet here, ``(extra, upper bound)`` for the fully sampled SegNet."""
+    if table not in (1, 2):
+        raise ValueError(f"argument 'table' must be 1 or 2, got {table!r}.")
+    if row == TUNED:
+        return TUNED_COLUMN
+    name = row_name(row, "psnr" if table == 1 else "dice")
+    if row in (T1_ROWS if table == 1 else T2_ROWS):
+        return name
+    spec = ROWS[row]
+    if not spec.per_rate:
+        return f"{spec.label} (extra, upper bound)"
+    if table == 2 and spec.t1 is not None:
+        return f"{name} + SegNet (extra)"
+    return f"{name} (extra)"
+
+
+def _has_seg(row: str) -> bool:
+    return "seg" in method_uses(ROWS[row].method)
+
+
+# (row key, column name): the paper's columns in its order; then every other row of the grid that has the table's
+# output (a reconstruction, a segmentation), in ROWS order; the tuned fixed mask comes last in both tables
+RECON_COLUMNS: list[tuple[str, str]] = [(r, column_name(r, 1)) for r in T1_ROWS]
+SEG_COLUMNS: list[tuple[str, str]] = [(r, column_name(r, 2)) for r in T2_ROWS]
+RECON_EXTRAS: list[tuple[str, str]] = [(r, column_name(r, 1)) for r, s in ROWS.items() if s.recon and r not in T1_ROWS]
+RECON_EXTRAS.append((TUNED, TUNED_COLUMN))
+SEG_EXTRAS: list[tuple[str, str]] = [(r, column_name(r, 2)) for r in ROWS if _has_seg(r) and r not in T2_ROWS]
+SEG_EXTRAS.append((TUNED, TUNED_COLUMN))
+
 _RECON_METRICS = (("psnr", "PSNR (dB)", 1.0), ("ssim", "SSIM (%)", 100.0))
+_DICE_METRICS = (("mean_dice", "7 classes"), ("mean_dice_tissue3", "CSF/GM/WM"))
+_TISSUE3 = tuple(LABEL_SCHEMES["tissue3"].class_names[1:])
+# comparison metric -> (name, scale, unit)
+_UNITS = {
+    "psnr": ("PSNR", 1.0, "dB"),
+    "ssim": ("SSIM", 100.0, "% points"),
+    "dice": ("Dice, 7 classes", 100.0, "% points"),
+    "dice3": ("Dice, CSF/GM/WM", 100.0, "% points"),
+}
 
 
 def _rates(results: Mapping) -> list[float]:
@@ -93,8 +122,18 @@ def _rates(results: Mapping) -> list[float]:
 
 
 def _stat(summary: Mapping, row: str, tag: str, metric: str) -> Mapping | None:
-    tag = "full" if row == "fullysampled" else tag
+    tag = "full" if row in ROWS and not ROWS[row].per_rate else tag
     return ((summary.get(row) or {}).get(tag) or {}).get(metric)
+
+
+def _spread(values: Sequence[float]) -> dict:
+    """``{"mean", "std", "n"}`` of ``values`` as :func:`~.stats.summarise` gives it."""
+    n = len(values)
+    return {
+        "mean": float(np.mean(values)) if n else None,
+        "std": float(np.std(values, ddof=1)) if n > 1 else None,
+        "n": n,
+    }
 
 
 def _line(summary: Mapping, tag: str, metric: str, scale: float, columns: list, extras: list) -> list[str]:
@@ -105,9 +144,9 @@ def _line(summary: Mapping, tag: str, metric: str, scale: float, columns: list, 
 
 
 def _recon_ours(summary: Mapping, rates: list[float]) -> str:
-    header = ["α", "Metric"] + [name for _, name in RECON_COLUMNS + _EXTRAS]
+    header = ["α", "Metric"] + [name for _, name in RECON_COLUMNS + RECON_EXTRAS]
     rows = [
-        [rate_label(rate), label] + _line(summary, rate_tag(rate), metric, scale, RECON_COLUMNS, _EXTRAS)
+        [rate_label(rate), label] + _line(summary, rate_tag(rate), metric, scale, RECON_COLUMNS, RECON_EXTRAS)
         for rate in rates
         for metric, label, scale in _RECON_METRICS
     ]
@@ -124,10 +163,11 @@ def _recon_paper() -> str:
 
 
 def _seg_ours(summary: Mapping, rates: list[float]) -> str:
-    header = ["α"] + [name for _, name in SEG_COLUMNS + _SEG_EXTRAS]
+    header = ["α", "Mean Dice over"] + [name for _, name in SEG_COLUMNS + SEG_EXTRAS]
     rows = [
-        [rate_label(rate)] + _line(summary, rate_tag(rate), "mean_dice", 100.0, SEG_COLUMNS, _SEG_EXTRAS)
+        [rate_label(rate), label] + _line(summary, rate_tag(rate), metric, 100.0, SEG_COLUMNS, SEG_EXTRAS)
         for rate in rates
+        for metric, label in _DICE_METRICS
     ]
     return md_table(header, rows)
 
@@ -141,54 +181,109 @@ def _seg_paper() -> str:
 
 
 def _per_class(summary: Mapping, rates: list[float], classes: Sequence[str]) -> str:
-    names = dict(SEG_COLUMNS + _SEG_EXTRAS)
-    lines = [(rate_label(r), rate_tag(r), row) for r in rates for row in names if row != "fullysampled"]
-    lines.append(("full", "full", "fullysampled"))
+    names = dict(SEG_COLUMNS + SEG_EXTRAS)
+    per_rate = [r for r in names if r not in ROWS or ROWS[r].per_rate]
+    lines = [(rate_label(r), rate_tag(r), row) for r in rates for row in per_rate]
+    lines += [("full", "full", r) for r in names if r in ROWS and not ROWS[r].per_rate]
+    metrics = [f"dice_{c}" for c in classes] + ["mean_dice"]
+    metrics += [f"dice_tissue3_{c}" for c in _TISSUE3] + ["mean_dice_tissue3"]
     rows = [
-        [label, names[row]]
-        + [fmt_stat(_stat(summary, row, tag, f"dice_{c}"), 100.0) for c in classes]
-        + [fmt_stat(_stat(summary, row, tag, "mean_dice"), 100.0)]
+        [label, names[row]] + [fmt_stat(_stat(summary, row, tag, m), 100.0) for m in metrics]
         for label, tag, row in lines
-        if _stat(summary, row, tag, "mean_dice") is not None
+        if any(_stat(summary, row, tag, m) is not None for m in ("mean_dice", "mean_dice_tissue3"))
     ]
-    return md_table(["α", "Method"] + list(classes) + ["Mean"], rows)
-
-
-def _comparison_table(comps: list[Mapping], metrics: Sequence[str]) -> str:
-    units = {"psnr": ("PSNR", 1.0, "dB"), "ssim": ("SSIM", 100.0, "% points"), "dice": ("Dice", 100.0, "% points")}
-    rows = []
-    for c in (c for c in comps if c["metric"] in metrics):
-        name, scale, unit = units[c["metric"]]
-        ci = f"[{scale * c['low']:+.2f}, {scale * c['high']:+.2f}]"
-        excludes = "yes" if c["low"] > 0 or c["high"] < 0 else "no"
-        rows.append(
-            [rate_label(c["rate"]), name, f"{c['label']} ({c['a']} − {c['b']})", f"{scale * c['diff']:+.2f} {unit}"]
-            + [ci, excludes, f"{c['p_not_positive']:.4f}", str(c["n"])]
-        )
-    if not rows:
-        return "No comparison could be made (rows missing from this grid)."
-    header = ["α", "Metric", "Comparison (a − b)", "Mean Δ", "95% CI", "CI excludes 0", "resamples Δ ≤ 0", "n slices"]
+    header = ["α", "Method", *classes, "Mean (7 classes)"]
+    header += [f"tissue3 {c.upper()}" for c in _TISSUE3] + ["Mean (CSF/GM/WM)"]
     return md_table(header, rows)
 
 
-def _verdicts(items: list[Mapping], claim: str, rates: list[float]) -> str:
-    lines = [f"Paper's claim: *{claim}* (checked on the means over seeds).", ""]
+def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
+    """Per rate, each centre share's validation and test scores and how often the tuned row chose it."""
+    tuned = [c for c in cells if c["row"] == TUNED]
+    rows = []
     for rate in rates:
-        found = [i for i in items if i["claim"] == claim and rate_tag(i["rate"]) == rate_tag(rate)]
-        for item in found:
-            lines.append(f"- {rate_label(rate)}: **{'holds' if item['holds'] else 'does not hold'}**: {item['detail']}")
-        if not found:
-            lines.append(f"- {rate_label(rate)}: no verdict (rows missing from this grid)")
+        tag = rate_tag(rate)
+        chosen = Counter(c.get("chosen") for c in tuned if rate_tag(c["rate"]) == tag)
+        runs = sum(chosen.values())
+        for row in SWEEP_ROWS:
+            mine = [c for c in cells if c["row"] == row and rate_tag(c["rate"]) == tag]
+            if not mine:
+                continue
+            val = [v for c in mine if (v := (c.get("val") or {}).get("psnr")) is not None and np.isfinite(v)]
+            rows.append(
+                [rate_label(rate), f"{100 * ROWS[row].centre:g} %", fmt_stat(_spread(val))]
+                + [fmt_stat(_stat(summary, row, tag, m), s) for m, s in (("psnr", 1.0), ("mean_dice", 100.0))]
+                + [fmt_stat(_stat(summary, row, tag, "mean_dice_tissue3"), 100.0)]
+                + [f"{chosen[row]} of {runs}" if runs else MISSING]
+            )
+    if not rows:
+        return "The centre-share sweep was not run in this grid (no tuned fixed mask)."
+    header = ["α", "Centre share", "Validation PSNR (dB)", "Test PSNR (dB)", "Test Dice, 7 classes (%)"]
+    header += ["Test Dice, CSF/GM/WM (%)", "Chosen by the tuned row (runs)"]
+    intro = (
+        "Variable-density masks with a fully sampled centre disc holding a share of the budget. The tuned fixed mask "
+        f"(column '{TUNED_COLUMN}') takes, per rate, fold and seed, the share with the best PSNR on the validation "
+        "subjects; its test scores are that share's, so the choice never sees the test subjects."
+    )
+    return intro + "\n\n" + md_table(header, rows)
+
+
+def _comparison_table(comps: list[Mapping], metrics: Sequence[str]) -> str:
+    rows = []
+    for c in (c for c in comps if c["metric"] in metrics):
+        name, scale, unit = _UNITS[c["metric"]]
+        ci = f"[{scale * c['low']:+.2f}, {scale * c['high']:+.2f}]"
+        rows.append(
+            [rate_label(c["rate"]), name, f"{c['label']} ({c['a']} − {c['b']})", f"{scale * c['diff']:+.2f} {unit}"]
+            + [ci, c["verdict"], f"{c['n_subjects']} × {c['n_seeds']}"]
+        )
+    if not rows:
+        return "No comparison could be made (rows missing from this grid, or fewer than 2 test subjects)."
+    header = ["α", "Metric", "Comparison (a − b)", "Mean Δ", "95 % CI", "Verdict", "Subjects × seeds"]
+    return md_table(header, rows)
+
+
+def _verdicts(items: list[Mapping], rates: list[float]) -> str:
+    lines = [
+        "Each claim at each rate: **holds** (every difference it needs has a 95 % interval above 0), **fails** (at "
+        "least one interval lies below 0) or **within noise** (otherwise: an interval includes 0).",
+    ]
+    for claim in CLAIMS:
+        lines += ["", f"Paper's claim: *{claim}*", ""]
+        for rate in rates:
+            found = [i for i in items if i["claim"] == claim and rate_tag(i["rate"]) == rate_tag(rate)]
+            for item in found:
+                lines.append(f"- {rate_label(rate)}: **{item['verdict']}**: {item['detail']}")
+            if not found:
+                lines.append(f"- {rate_label(rate)}: no verdict (rows missing from this grid)")
     return "\n".join(lines)
 
 
+def _agreement(summary: Mapping, rates: list[float]) -> str:
+    rows = [
+        [rate_label(a["rate"]), _UNITS[a["metric"]][0], fmt_number(a["rho"])]
+        + [str(a["n_rows"]), a["top_psnr"] or MISSING, a["top_dice"] or MISSING]
+        for a in psnr_dice_agreement(summary, rates)
+    ]
+    intro = (
+        "Spearman rank correlation, at each rate, between the rows' mean test PSNR and mean test Dice (the "
+        "undersampled rows with both; LOUPE-Seg pairs LOUPE's PSNR with its SegNet's Dice; the tuned row is left out, "
+        "it repeats sweep rows). ρ = 1: the PSNR ranking is the Dice ranking; – with fewer than 3 rows or ties only."
+    )
+    header = ["α", "Dice", "Spearman ρ", "Rows", "Best PSNR", "Best Dice"]
+    return intro + "\n\n" + md_table(header, rows)
+
+
 def _mask_rates(results: Mapping) -> str:
-    """Fixed masks whose effective rate differs from the nominal α (radial spokes cannot hit it exactly)."""
+    """Fixed masks whose effective rate differs from the nominal α (normally none: every pattern hits it)."""
     off = sorted(
         {
             (c["rate"], ROWS[c["row"]].pattern, round(100 * c["mask_rate"], 2))
             for c in results["cells"]
-            if c.get("rate") and c.get("mask_rate") is not None and abs(c["mask_rate"] - c["rate"]) > 5e-4
+            if c["row"] in ROWS
+            and c.get("rate")
+            and c.get("mask_rate") is not None
+            and abs(c["mask_rate"] - c["rate"]) > 5e-4
         },
         key=lambda x: (-x[0], x[1], x[2]),
     )
@@ -198,27 +293,79 @@ def _mask_rates(results: Mapping) -> str:
     return f"Masks whose effective rate differs from α: {shown}; all others sample exactly α."
 
 
-_CAVEATS = (
-    "The intervals are conditional on the trained models: they resample the test slices (from the test subjects "
-    "listed below; neighbouring slices are not independent, so the intervals are too narrow rather than too wide) "
-    "and leave out the spread between training runs; with several seeds, each slice's score is first averaged over "
-    "the seeds. 'resamples Δ ≤ 0' is the share of bootstrap means at or below 0, not a p-value."
-)
 _SELECTION = (
-    "Model selection: SemuNet, Baseline and Liu et al. keep the checkpoint of their last phase with the best "
-    "validation Dice (ReconNet included); LOUPE's and MD-Recon-Net's reconstruction networks are their last-epoch "
-    "weights (their last phase trains only SegNet)."
+    "Model selection, one rule for every phase of every method: a phase ends on its best validation checkpoint, by "
+    "mean Dice when the phase's loss has a segmentation term and by PSNR otherwise, and the next phase starts from "
+    "those weights; without validation subjects, on its last epoch."
+)
+_STATISTICS = (
+    "Statistics: the unit is one test subject in one seed (per-volume scores), paired between the two rows "
+    "(same subject, same seed, same fold). Two-level bootstrap: each of the {n_boot} resamples draws the test "
+    "subjects with replacement, then each drawn subject's seeds with replacement; the 95 % interval is the "
+    "percentile interval of the resampled means. Verdict 'a > b' / 'a < b': the interval lies above / below 0; "
+    "'within noise': the 95 % interval includes 0. 'Best' rows are the highest mean at that rate."
 )
 
 
-def _budget(results: Mapping) -> str:
+def _steps(results: Mapping, module: str) -> str | None:
+    """Optimisation steps ``module`` got per run of each row (from the cells' ``steps``), None if no cell has any."""
+    found: dict[str, set[int]] = {}
+    for c in results["cells"]:
+        n = (c.get("steps") or {}).get(module)
+        if n and c["row"] in ROWS:
+            found.setdefault(c["row"], set()).add(int(n))
+    if not found:
+        return None
+    values = set().union(*found.values())
+    if len(values) == 1:
+        return f"{values.pop()} for every row ({len(found)} rows)"
+    parts = [
+        f"{row_name(r, 'dice' if module == 'seg' else 'psnr')} {min(found[r])}"
+        + (f"–{max(found[r])}" if len(found[r]) > 1 else "")
+        for r in ROWS
+        if r in found
+    ]
+    return "; ".join(parts)
+
+
+def _budget(results: Mapping, modules: Sequence[tuple[str, str]]) -> str:
     s = results.get("settings") or {}
-    seeds = s.get("seeds", [])
+    epochs, finetune = s.get("epochs"), s.get("finetune_epochs")
+    total = f" = {epochs + finetune}" if isinstance(epochs, int) and isinstance(finetune, int) else ""
+    budget = f"{'?' if epochs is None else epochs} + {'?' if finetune is None else finetune}{total}"
+    text = (
+        f"Equal budgets: every network a method trains gets epochs + finetune_epochs = {budget} epochs of "
+        f"optimisation in all (preset "
+        f"`{s.get('preset', '?')}`; joint methods spread them over two phases, a network trained in one phase gets "
+        "them in one go)."
+    )
+    for module, name in modules:
+        steps = _steps(results, module)
+        if steps:
+            text += f" {name} optimisation steps per run: {steps}."
+    return text
+
+
+def _subjects(results: Mapping) -> list[str]:
+    subjects = (results.get("settings") or {}).get("test_subjects")
+    if subjects is None:
+        subjects = {str(s) for c in results["cells"] for s in (c.get("per_volume") or {})}
+    return sorted(str(s) for s in subjects)
+
+
+def _data(results: Mapping) -> str:
+    s = results.get("settings") or {}
+    folds = s.get("folds") or max((int(c.get("folds", 1)) for c in results["cells"]), default=1)
+    seeds = list(s.get("seeds", []))
+    subjects = _subjects(results)
+    split = (
+        f"{folds}-fold cross-validation over subjects: each fold's test subjects are scored by that fold's models"
+        if folds > 1
+        else "one split (no k-fold)"
+    )
     return (
-        f"Training budget: preset `{s.get('preset', '?')}`, {s.get('epochs', '?')} epochs + "
-        f"{s.get('finetune_epochs', '?')} fine-tuning epochs per cell, {len(seeds)} seed(s) {list(seeds)}. "
-        f"Data: `{s.get('data', '?')}`, spatial size {s.get('spatial_size', '?')}, "
-        f"test subject(s) {list(s.get('test_subjects', []))}."
+        f"Data: `{s.get('data', '?')}`, spatial size {s.get('spatial_size', '?')}; {split}; {len(subjects)} test "
+        f"subject(s) in all {subjects}; {len(seeds)} seed(s) {seeds}; a run is one fold with one seed."
     )
 
 
@@ -228,77 +375,107 @@ def _document(title: str, sections: list[tuple[str, str]], notes: list[str]) -> 
     return "\n\n".join(parts + ["## Notes", "\n".join(f"- {n}" for n in notes)])
 
 
-def _recon_markdown(results: Mapping, summary: Mapping, comps: list, items: list, rates: list[float]) -> str:
+def _common_notes(results: Mapping, n_boot: int, modules: Sequence[tuple[str, str]]) -> list[str]:
+    return [
+        _SELECTION,
+        _budget(results, modules),
+        _STATISTICS.format(n_boot=n_boot),
+        _data(results),
+        f"{MISSING}: not run in this grid, or undefined.",
+    ]
+
+
+_PATTERNS = (
+    "The 'Random' columns are a variable-density Gaussian 2-D pattern (sampling kind `gaussian`, no forced centre); "
+    "'Uniform random' is a uniform random 2-D mask and 'VD + centre s %' a variable-density pattern whose fully "
+    "sampled centre disc holds the share s of the budget. 'Tuned VD + centre' is the share chosen on the validation "
+    "subjects (see the centre-share sweep): the bar a learned mask must clear."
+)
+
+
+def _recon_markdown(results: Mapping, tables: Mapping) -> str:
     notes = [
         "Scores are per test volume (PSNR and SSIM with data_range = the reference volume's maximum; SSIM is 2-D, "
-        "averaged over the slices), averaged over the test subjects; `±` is the standard deviation over seeds "
-        "(shown only with more than one seed). Bold: the best of the paper's columns on each line.",
-        "The 'Random' columns are a variable-density Gaussian 2-D pattern (sampling kind `gaussian`, no forced "
-        "centre); 'Uniform random' is a uniform random 2-D mask and 'VD + centre' a variable-density pattern with a "
-        "fully sampled centre disc: the bar a learned mask must clear.",
+        "averaged over the slices), averaged over the test subjects of a run; the tables show the mean over runs "
+        "(folds × seeds) and `±` the standard deviation over runs (only with more than one run). Bold: the best of "
+        "the paper's columns on each line.",
+        _PATTERNS,
         "LOUPE's numbers come from the LOUPE-Seg run's reconstruction (its segmentation phase leaves the mask and "
         "the reconstruction network unchanged).",
         _mask_rates(results),
-        _SELECTION,
-        _budget(results),
-        f"Missing cells: {MISSING}. Bootstrap: paired over test slices, 10000 resamples, percentile interval.",
-        _CAVEATS,
+        *_common_notes(results, tables["n_boot"], (("recon", "ReconNet"), ("seg", "SegNet"))),
     ]
     sections = [
-        ("This reproduction", _recon_ours(summary, rates)),
+        ("This reproduction", _recon_ours(tables["summary"], tables["rates"])),
         ("Paper (MRB, 240×240, quoted)", _recon_paper()),
-        ("Paired bootstrap comparisons (per-slice PSNR and SSIM)", _comparison_table(comps, ("psnr", "ssim"))),
-        ("Ordering verdict", _verdicts(items, CLAIM_PSNR, rates)),
+        ("Centre-share sweep", _sweep(tables["cells"], tables["summary"], tables["rates"])),
+        ("Bootstrap comparisons (per-volume PSNR and SSIM)", _comparison_table(tables["comps"], ("psnr", "ssim"))),
+        ("Verdicts on the paper's claims", _verdicts(tables["items"], tables["rates"])),
     ]
     return _document("Reconstruction: PSNR (dB) and SSIM (%) (the paper's Table 1)", sections, notes)
 
 
-def _seg_markdown(results: Mapping, summary: Mapping, comps: list, items: list, rates: list[float]) -> str:
+def _seg_markdown(results: Mapping, tables: Mapping) -> str:
     notes = [
         "Dice is per test volume and excludes background, averaged over the classes and then over the test "
-        "subjects; `±` is the standard deviation over seeds (shown only with more than one seed). Bold: the best "
-        "of the paper's columns on each line.",
+        "subjects of a run; the tables show the mean over runs (folds × seeds) and `±` the standard deviation over "
+        "runs (only with more than one run). Bold: the best of the paper's columns on each line.",
+        "Two class sets: the 7 training classes (paper7) and the MRBrainS13 challenge's 3 tissue classes "
+        "(CSF, GM, WM; cerebellum and brainstem count as background), the prediction merged into them.",
         "MD-Recon-Net + SegNet is not in the paper's Table 2. 'Fully sampled' segments the fully sampled images: "
         "an upper bound, the same value on every line.",
-        "The bootstrap is paired over test slices; a slice's Dice is the mean over the foreground classes present "
-        "in its reference or prediction, and slices without reference tissue are left out for every method.",
-        _SELECTION,
-        _budget(results),
-        f"Missing cells: {MISSING}.",
-        _CAVEATS,
+        _PATTERNS,
+        _mask_rates(results),
+        *_common_notes(results, tables["n_boot"], (("seg", "SegNet"),)),
     ]
+    summary, rates = tables["summary"], tables["rates"]
     sections = [
         ("This reproduction", _seg_ours(summary, rates)),
         ("Paper (MRB, 240×240, quoted)", _seg_paper()),
         ("Dice (%) per class", _per_class(summary, rates, results.get("class_names") or [])),
-        ("Paired bootstrap comparisons (per-slice Dice)", _comparison_table(comps, ("dice",))),
-        ("Ordering verdict", _verdicts(items, CLAIM_DICE, rates)),
+        ("Centre-share sweep", _sweep(tables["cells"], summary, rates)),
+        ("Bootstrap comparisons (per-volume Dice)", _comparison_table(tables["comps"], ("dice", "dice3"))),
+        ("Verdicts on the paper's claims", _verdicts(tables["items"], rates)),
+        ("Does better PSNR bring better Dice?", _agreement({r: v for r, v in summary.items() if r != TUNED}, rates)),
     ]
     return _document("Segmentation: Dice (%) (the paper's Table 2)", sections, notes)
 
 
-def write_tables(results: Mapping, out_dir: str | Path) -> list[Path]:
+def write_tables(results: Mapping, out_dir: str | Path, n_boot: int = 10000) -> list[Path]:
     """Write ``out_dir/table_recon.md`` and ``out_dir/table_seg.md`` (atomically) from the grid's results.
 
     Args:
         results: the grid runner's results (``settings``, ``class_names``, ``cells``; see
             :mod:`semunet_monai.reproduce.grid`).
         out_dir: output folder (created if needed).
+        n_boot: bootstrap resamples per comparison.
 
     Returns:
         The paths written.
 
     Raises:
-        ValueError: ``results`` lacks a ``cells`` list.
+        ValueError: ``results`` lacks a ``cells`` list, or a cell names an unknown row.
     """
     if not isinstance(results, Mapping) or not isinstance(results.get("cells"), list):
         raise ValueError("argument 'results' must be a mapping with a 'cells' list (the grid runner's results).")
+    rows = {c["row"] for c in results["cells"] if isinstance(c, Mapping) and "row" in c}
+    unknown = sorted(map(str, rows - set(ROWS) - {TUNED}))
+    if unknown:
+        raise ValueError(f"argument 'results': cells name unknown row(s) {unknown}; known: {list(ROWS)}.")
     rates = _rates(results)
-    summary = summarise(results["cells"])
-    comps = comparisons(results["cells"], rates)
-    items = orderings(summary, comps, rates)
+    cells = add_tuned_cells(results["cells"])
+    summary = summarise(cells)
+    comps = comparisons(cells, rates, n_boot=n_boot)
+    tables = {
+        "rates": rates,
+        "cells": cells,
+        "summary": summary,
+        "comps": comps,
+        "items": orderings(summary, comps, rates),
+        "n_boot": n_boot,
+    }
     out = Path(out_dir)
     return [
-        atomic_write_text(out / "table_recon.md", _recon_markdown(results, summary, comps, items, rates) + "\n"),
-        atomic_write_text(out / "table_seg.md", _seg_markdown(results, summary, comps, items, rates) + "\n"),
+        atomic_write_text(out / "table_recon.md", _recon_markdown(results, tables) + "\n"),
+        atomic_write_text(out / "table_seg.md", _seg_markdown(results, tables) + "\n"),
     ]

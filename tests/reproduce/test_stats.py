@@ -1,117 +1,202 @@
 from __future__ import annotations
 
 import math
-import zlib
 
 import numpy as np
 import pytest
 
-from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, orderings
+from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, CLAIM_TUNED, CLAIMS, orderings, psnr_dice_agreement
+from semunet_monai.reproduce.grid import TUNED, Cell
 from semunet_monai.reproduce.stats import (
+    add_tuned_cells,
+    best_row,
+    comparison_pairs,
     comparisons,
-    paired_bootstrap,
-    slice_values,
+    hierarchical_bootstrap,
     summarise,
+    summary_mean,
+    verdict,
+    volume_values,
 )
 
-
-def make_cell(row, rate, seed=0, psnr=30.0, ssim=0.8, dice=0.7, n_slices=12, noise=0.05, subject="5", **extra_mean):
-    """A synthetic grid cell whose per-slice values scatter around the given means."""
-    rng = np.random.default_rng(zlib.crc32(repr((row, rate, seed)).encode()))
-    per_slice = {"subject": [subject] * n_slices, "slice": list(range(n_slices))}
-    mean = {"mean_dice": dice, **extra_mean}
-    per_slice["dice"] = list(dice + noise * 0.1 * rng.standard_normal(n_slices))
-    if row != "fullysampled":
-        mean.update(psnr=psnr, ssim=ssim)
-        per_slice["psnr"] = list(psnr + noise * rng.standard_normal(n_slices))
-        per_slice["ssim"] = list(ssim + noise * 0.1 * rng.standard_normal(n_slices))
-    return {"row": row, "rate": rate, "seed": seed, "mean": mean, "per_slice": per_slice}
+SUBJECTS = ("s1", "s2", "s3", "s4")
+# per-subject offsets around a cell's means (PSNR in dB; SSIM and Dice in hundredths): they sum to 0, so a cell's
+# mean is the value asked for, and two cells with the same offsets differ by the same amount on every subject
+SPREAD = (-0.3, -0.1, 0.1, 0.3)
 
 
-# ---------------------------------------------------------------- paired_bootstrap
+def make_cell(
+    row,
+    rate,
+    seed=0,
+    psnr=30.0,
+    ssim=0.8,
+    dice=0.7,
+    dice3=None,
+    fold=0,
+    folds=1,
+    subjects=SUBJECTS,
+    spread=SPREAD,
+    val_psnr=...,
+    steps=None,
+    **extra_mean,
+):
+    """A synthetic grid cell as the runner records it: per-volume scores ``value + offset`` per test subject, their
+    means, and validation scores (``val_psnr``: default 1 dB under the test PSNR; None: no validation subjects)."""
+    dice3 = dice + 0.1 if dice3 is None else dice3
+    recon = row != "fullysampled"
+    per_volume = {}
+    for subject, o in zip(subjects, spread, strict=True):
+        scores = {"mean_dice": dice + o / 100, "mean_dice_tissue3": dice3 + o / 100}
+        if recon:
+            scores.update(psnr=psnr + o, ssim=ssim + o / 100)
+        per_volume[subject] = scores
+    mean = {k: float(np.mean([v[k] for v in per_volume.values()])) for k in per_volume[subjects[0]]}
+    mean.update(extra_mean)
+    cell = Cell(row, rate, seed, fold, folds)
+    record = {
+        "row": row,
+        "rate": rate,
+        "seed": seed,
+        "fold": fold,
+        "folds": folds,
+        "folder": cell.folder,
+        "mean": mean,
+        "per_volume": per_volume,
+    }
+    if val_psnr is not None:
+        val = {"mean_dice": dice - 0.01, "mean_dice_tissue3": dice3 - 0.01}
+        if recon:
+            val.update(psnr=psnr - 1.0 if val_psnr is ... else val_psnr, ssim=ssim)
+        record["val"] = val
+    if steps is not None:
+        record["steps"] = steps
+    return record
 
 
-def test_bootstrap_constant_difference():
-    res = paired_bootstrap([3.5] * 20, [1.25] * 20, n_boot=500)
+# ---------------------------------------------------------------- hierarchical_bootstrap
+
+
+def _diffs(values_by_subject):
+    """``{(subject, seed): value}`` from ``{subject: [value per seed]}``."""
+    return {(s, k): v for s, values in values_by_subject.items() for k, v in enumerate(values)}
+
+
+def test_bootstrap_constant_difference_gives_a_zero_width_interval():
+    res = hierarchical_bootstrap(_diffs({f"s{i}": [2.25] * 3 for i in range(5)}), n_boot=500)
     assert res["diff"] == 2.25 and res["low"] == 2.25 and res["high"] == 2.25
-    assert res["n"] == 20 and res["p_not_positive"] == 0.0
+    assert (res["n_subjects"], res["n_seeds"], res["n"]) == (5, 3, 15)
+    assert res["p_not_positive"] == 0.0
+    assert verdict(res) == "a > b"
 
 
-def test_bootstrap_shift_with_noise_excludes_zero_and_matches_standard_error():
+def test_bootstrap_weights_subjects_equally():
+    # s1 has three seeds at 1.0, s2 one at 3.0: the mean of the subject means is 2.0, not the pooled 1.5
+    res = hierarchical_bootstrap({("s1", 0): 1.0, ("s1", 1): 1.0, ("s1", 2): 1.0, ("s2", 0): 3.0}, n_boot=200)
+    assert res["diff"] == pytest.approx(2.0)
+    assert (res["n_subjects"], res["n_seeds"], res["n"]) == (2, 3, 4)
+    assert res["low"] == pytest.approx(1.0) and res["high"] == pytest.approx(3.0)
+
+
+def test_bootstrap_subject_effects_give_the_standard_error_of_the_subject_means():
     rng = np.random.default_rng(1)
-    b = rng.normal(30, 2, 400)
-    d = 0.5 + rng.normal(0, 0.3, 400)
-    res = paired_bootstrap(list(b + d), list(b))
-    assert res["low"] < 0.5 < res["high"]
-    assert res["low"] > 0 and res["p_not_positive"] == 0.0
-    assert res["diff"] == pytest.approx(d.mean())
-    # the 95 % percentile interval is close to the normal one, mean +- 1.96 SE
-    se = d.std(ddof=1) / math.sqrt(len(d))
-    assert res["high"] - res["low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
+    effects = rng.normal(0, 0.4, 80)
+    # the same value for every seed of a subject: only the subject level varies
+    res = hierarchical_bootstrap(_diffs({f"s{i}": [0.5 + e] * 3 for i, e in enumerate(effects)}), n_boot=4000)
+    assert res["diff"] == pytest.approx(0.5 + effects.mean())
+    assert 0 < res["low"] < res["diff"] < res["high"]
+    se = effects.std(ddof=1) / math.sqrt(len(effects))
+    assert res["high"] - res["low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert res["p_not_positive"] == 0.0
+
+
+def test_bootstrap_seed_noise_widens_the_interval():
+    rng = np.random.default_rng(5)
+    effects = rng.normal(0, 0.2, 30)
+    quiet = _diffs({f"s{i}": [e] * 4 for i, e in enumerate(effects)})
+    noisy = {k: v + rng.normal(0, 1.0) for k, v in quiet.items()}
+    narrow, wide = hierarchical_bootstrap(quiet, n_boot=2000), hierarchical_bootstrap(noisy, n_boot=2000)
+    assert wide["high"] - wide["low"] > 1.5 * (narrow["high"] - narrow["low"])
 
 
 def test_bootstrap_no_shift_includes_zero():
     rng = np.random.default_rng(2)
-    b = rng.normal(30, 2, 200)
-    res = paired_bootstrap(list(b + rng.normal(0, 0.3, 200)), list(b))
+    effects = rng.normal(0, 0.5, 40)
+    effects -= effects.mean()
+    res = hierarchical_bootstrap(_diffs({f"s{i}": [e, e + 0.1, e - 0.1] for i, e in enumerate(effects)}), n_boot=2000)
+    assert res["diff"] == pytest.approx(0.0, abs=1e-12)
     assert res["low"] < 0 < res["high"]
-    assert 0.05 < res["p_not_positive"] < 0.95
+    assert 0.3 < res["p_not_positive"] < 0.7
+    assert verdict(res) == "within noise"
 
 
 def test_bootstrap_level_widens_interval():
     rng = np.random.default_rng(3)
-    a, b = rng.normal(1, 1, 50), rng.normal(0, 1, 50)
-    narrow, wide = paired_bootstrap(a, b, level=0.5), paired_bootstrap(a, b, level=0.99)
+    diffs = _diffs({f"s{i}": list(rng.normal(1, 1, 2)) for i in range(20)})
+    narrow, wide = hierarchical_bootstrap(diffs, n_boot=2000, level=0.5), hierarchical_bootstrap(diffs, level=0.99)
     assert wide["low"] < narrow["low"] < narrow["high"] < wide["high"]
 
 
-def test_bootstrap_deterministic_for_a_seed_and_leaves_global_rng():
+def test_bootstrap_deterministic_for_a_seed_and_leaves_the_global_rng():
     rng = np.random.default_rng(4)
-    a, b = list(rng.normal(1, 1, 30)), list(rng.normal(0, 1, 30))
+    diffs = _diffs({f"s{i}": list(rng.normal(1, 1, 2)) for i in range(10)})
+    np.random.seed(123)
     state = np.random.get_state()[1].copy()
-    first = paired_bootstrap(a, b, seed=7)
-    assert paired_bootstrap(a, b, seed=7) == first
-    assert paired_bootstrap(a, b, seed=8)["low"] != first["low"]
+    first = hierarchical_bootstrap(diffs, n_boot=300, seed=7)
+    assert hierarchical_bootstrap(diffs, n_boot=300, seed=7) == first
+    assert hierarchical_bootstrap(diffs, n_boot=300, seed=8)["low"] != first["low"]
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-def test_bootstrap_drops_undefined_pairs():
-    res = paired_bootstrap([1.0, None, 3.0, 4.0, float("nan"), 6.0], [0.0, 1.0, None, 2.0, 1.0, 4.0])
-    assert res["n"] == 3
-    assert res["diff"] == pytest.approx((1 + 2 + 2) / 3)
+def test_bootstrap_drops_undefined_differences():
+    res = hierarchical_bootstrap({("s1", 0): 1.0, ("s1", 1): None, ("s2", 0): float("nan"), ("s2", 1): 3.0}, n_boot=50)
+    assert res["n"] == 2 and res["n_seeds"] == 2 and res["diff"] == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(
-    "a, b, match",
+    "diffs",
     [
-        ([1.0, 2.0, 3.0], [1.0, 2.0], "'b'"),
-        ([1.0, 2.0], [0.5, None], "'a' and 'b'"),
-        ([None, None, 1.0], [1.0, 2.0, None], "'a' and 'b'"),
-        ([], [], "'a' and 'b'"),
+        {},
+        {("s1", 0): 1.0, ("s1", 1): 2.0, ("s1", 2): 3.0},  # one subject, however many seeds
+        {("s1", 0): 1.0, ("s2", 0): None, ("s3", 0): float("nan")},  # one defined subject
     ],
 )
-def test_bootstrap_rejects_bad_input(a, b, match):
-    with pytest.raises(ValueError, match=match):
-        paired_bootstrap(a, b)
+def test_bootstrap_refuses_fewer_than_two_subjects(diffs):
+    with pytest.raises(ValueError, match="'diffs'.*at least 2 test subjects"):
+        hierarchical_bootstrap(diffs)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"n_boot": 0}, "'n_boot'"), ({"level": 1.0}, "'level'")])
-def test_bootstrap_rejects_bad_settings(kwargs, match):
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"n_boot": 0}, "'n_boot'"), ({"level": 1.0}, "'level'"), ({"level": 0.0}, "'level'")],
+)
+def test_bootstrap_refuses_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        paired_bootstrap([1.0, 2.0], [0.0, 1.0], **kwargs)
+        hierarchical_bootstrap({("s1", 0): 1.0, ("s2", 0): 2.0}, **kwargs)
+
+
+# ---------------------------------------------------------------- verdict
+
+
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [(0.1, 0.5, "a > b"), (-0.5, -0.1, "a < b"), (-0.1, 0.1, "within noise"), (0.0, 0.2, "within noise")],
+)
+def test_verdict(low, high, expected):
+    assert verdict({"low": low, "high": high}) == expected
 
 
 # ---------------------------------------------------------------- summarise
 
 
-def test_summarise_means_std_and_counts_over_seeds():
+def test_summarise_means_std_and_counts_over_runs():
     cells = [
         {"row": "semunet", "rate": 0.1, "seed": 0, "mean": {"psnr": 30.0, "ssim": 0.7, "dice_wm": 0.5, "hd95": 3.0}},
         {"row": "semunet", "rate": 0.1, "seed": 1, "mean": {"psnr": 31.0, "ssim": 0.8, "dice_wm": None}},
         {"row": "semunet", "rate": 0.1, "seed": 2, "mean": {"psnr": None, "ssim": 0.9, "dice_wm": float("nan")}},
         {"row": "semunet", "rate": 0.2, "seed": 0, "mean": {"psnr": 35.0, "mean_dice": None}},
-        {"row": "fullysampled", "rate": None, "seed": 0, "mean": {"mean_dice": 0.8}},
-        {"row": "fullysampled", "rate": None, "seed": 1, "mean": {"mean_dice": 0.9}},
+        {"row": "fullysampled", "rate": None, "seed": 0, "mean": {"mean_dice": 0.8, "mean_dice_tissue3": 0.9}},
+        {"row": "fullysampled", "rate": None, "seed": 1, "mean": {"mean_dice": 0.9, "dice_tissue3_gm": 0.7}},
     ]
     s = summarise(cells)
     assert set(s) == {"semunet", "fullysampled"} and set(s["semunet"]) == {"a10", "a20"}
@@ -122,9 +207,20 @@ def test_summarise_means_std_and_counts_over_seeds():
     assert a10["psnr"]["n"] == 2
     assert a10["ssim"] == {"mean": pytest.approx(0.8), "std": pytest.approx(0.1), "n": 3}
     assert a10["dice_wm"] == {"mean": 0.5, "std": None, "n": 1}
-    assert s["semunet"]["a20"]["psnr"] == {"mean": 35.0, "std": None, "n": 1}
     assert s["semunet"]["a20"]["mean_dice"] == {"mean": None, "std": None, "n": 0}
-    assert s["fullysampled"]["full"]["mean_dice"]["mean"] == pytest.approx(0.85)
+    full = s["fullysampled"]["full"]
+    assert full["mean_dice"]["mean"] == pytest.approx(0.85)
+    assert full["mean_dice_tissue3"] == {"mean": 0.9, "std": None, "n": 1}
+    assert full["dice_tissue3_gm"]["mean"] == 0.7
+    assert summary_mean(s, "semunet", "a10", "psnr") == pytest.approx(30.5)
+    assert summary_mean(s, "semunet", "a05", "psnr") is None and summary_mean(s, "loupe_seg", "a10", "psnr") is None
+
+
+def test_best_row_picks_the_highest_mean():
+    s = summarise([make_cell("semunet", 0.1, psnr=31.0), make_cell("loupe_seg", 0.1, psnr=32.0)])
+    assert best_row(s, ["semunet", "loupe_seg", "baseline_radial"], "a10", "psnr") == "loupe_seg"
+    assert best_row(s, ["semunet"], "a10", "psnr") == "semunet"
+    assert best_row(s, ["baseline_radial"], "a10", "psnr") is None
 
 
 def test_summarise_rejects_cells_without_row():
@@ -132,140 +228,234 @@ def test_summarise_rejects_cells_without_row():
         summarise([{"rate": 0.1, "mean": {}}])
 
 
-# ---------------------------------------------------------------- slice_values
+# ---------------------------------------------------------------- add_tuned_cells
 
 
-def test_slice_values_pairs_seeds_by_subject_and_slice():
-    def cell(seed, subjects, slices, dice, rate=0.1):
-        return {
-            "row": "semunet",
-            "rate": rate,
-            "seed": seed,
-            "per_slice": {"subject": subjects, "slice": slices, "dice": dice},
-        }
-
+def _sweep_cells():
     cells = [
-        cell(0, ["5", "5", "7"], [0, 1, 0], [0.2, 0.4, None]),
-        cell(1, ["7", "5", "5"], [0, 1, 0], [None, 0.6, 0.4]),
-        cell(2, ["5"], [0], [0.9], rate=0.2),  # another rate: ignored
-        {"row": "loupe_seg", "rate": 0.1, "seed": 0, "per_slice": {"subject": ["5"], "slice": [0], "dice": [0.0]}},
+        # rate 0.1, fold 0, seed 0: c50 has the best validation PSNR (though c75 has the best test PSNR)
+        make_cell("baseline_c25", 0.1, 0, psnr=31.0, val_psnr=30.0),
+        make_cell("baseline_c50", 0.1, 0, psnr=32.0, val_psnr=31.5),
+        make_cell("baseline_c75", 0.1, 0, psnr=33.0, val_psnr=29.0),
+        # seed 1: c25
+        make_cell("baseline_c25", 0.1, 1, psnr=31.2, val_psnr=32.0),
+        make_cell("baseline_c50", 0.1, 1, psnr=32.2, val_psnr=31.0),
+        # fold 1 of seed 0 is its own run: c75
+        make_cell("baseline_c50", 0.1, 0, fold=1, folds=2, psnr=32.4, val_psnr=30.0),
+        make_cell("baseline_c75", 0.1, 0, fold=1, folds=2, psnr=32.6, val_psnr=30.5),
+        # rate 0.05: c90; a non-sweep row with a higher validation PSNR is never chosen
+        make_cell("baseline_c90", 0.05, 0, psnr=28.0, val_psnr=27.0),
+        make_cell("baseline_c100", 0.05, 0, psnr=27.0, val_psnr=26.0),
+        make_cell("semunet", 0.05, 0, psnr=40.0, val_psnr=45.0),
+        make_cell("baseline_random", 0.05, 0, psnr=29.0, val_psnr=44.0),
+        # seed 2: no validation subjects, no tuned cell
+        make_cell("baseline_c25", 0.1, 2, val_psnr=None),
+        make_cell("baseline_c50", 0.1, 2, val_psnr=None),
     ]
-    keys, values = slice_values(cells, "semunet", 0.1, "dice")
-    assert keys == [("5", 0), ("5", 1), ("7", 0)]
-    assert values[0] == pytest.approx(0.3) and values[1] == pytest.approx(0.5) and values[2] is None
-    assert slice_values(cells, "semunet", 0.1, "psnr") == ([], [])
+    return cells
 
 
-def test_slice_values_rejects_unknown_metric_and_ragged_lists():
+def test_add_tuned_cells_picks_the_best_validation_psnr_per_rate_fold_and_seed():
+    cells = _sweep_cells()
+    before = [dict(c) for c in cells]
+    out = add_tuned_cells(cells)
+    assert cells == before  # the input is not modified
+    assert out[: len(cells)] == cells
+    tuned = [c for c in out if c["row"] == TUNED]
+    got = {(c["rate"], c["fold"], c["seed"]): c["chosen"] for c in tuned}
+    assert got == {
+        (0.1, 0, 0): "baseline_c50",
+        (0.1, 0, 1): "baseline_c25",
+        (0.1, 1, 0): "baseline_c75",
+        (0.05, 0, 0): "baseline_c90",
+    }
+    # a tuned cell carries the chosen cell's test scores
+    c50 = next(c for c in cells if c["row"] == "baseline_c50" and c["seed"] == 0 and c["fold"] == 0)
+    t = next(c for c in tuned if c["seed"] == 0 and c["fold"] == 0 and c["rate"] == 0.1)
+    assert t["mean"] == c50["mean"] and t["per_volume"] == c50["per_volume"]
+    assert summarise(out)[TUNED]["a10"]["psnr"]["mean"] == pytest.approx((32.0 + 31.2 + 32.6) / 3)
+
+
+def test_add_tuned_cells_replaces_earlier_tuned_cells_and_ignores_runs_without_val():
+    out = add_tuned_cells(_sweep_cells())
+    again = add_tuned_cells(out)
+    assert len([c for c in again if c["row"] == TUNED]) == 4
+    assert not [c for c in out if c["row"] == TUNED and c["seed"] == 2]
+    assert add_tuned_cells([make_cell("baseline_c50", 0.1, val_psnr=None), make_cell("semunet", 0.1)]) == [
+        make_cell("baseline_c50", 0.1, val_psnr=None),
+        make_cell("semunet", 0.1),
+    ]
+
+
+# ---------------------------------------------------------------- volume_values
+
+
+def test_volume_values_pairs_by_subject_and_seed_across_folds():
+    cells = [
+        make_cell("semunet", 0.1, 0, psnr=30.0, fold=0, folds=2, subjects=("s1", "s2"), spread=(0.0, 1.0)),
+        make_cell("semunet", 0.1, 0, psnr=31.0, fold=1, folds=2, subjects=("s3", "s4"), spread=(0.0, 1.0)),
+        make_cell("semunet", 0.1, 1, psnr=32.0, fold=0, folds=2, subjects=("s1", "s2"), spread=(0.0, 1.0)),
+        make_cell("semunet", 0.2, 0, psnr=99.0, subjects=("s1", "s2"), spread=(0.0, 0.0)),  # another rate
+        make_cell("loupe_seg", 0.1, 0, psnr=99.0, subjects=("s1", "s2"), spread=(0.0, 0.0)),  # another row
+    ]
+    cells[2]["per_volume"]["s2"]["psnr"] = None  # undefined: left out
+    values = volume_values(cells, "semunet", 0.1, "psnr")
+    assert values == {("s1", 0): 30.0, ("s2", 0): 31.0, ("s3", 0): 31.0, ("s4", 0): 32.0, ("s1", 1): 32.0}
+    dice3 = volume_values(cells, "semunet", 0.1, "dice3")
+    assert dice3[("s1", 0)] == pytest.approx(0.8) and len(dice3) == 6
+    assert volume_values(cells, "fullysampled", None, "dice") == {}
+
+
+def test_volume_values_rejects_unknown_metric():
     with pytest.raises(ValueError, match="'metric'"):
-        slice_values([], "semunet", 0.1, "hd95")
-    ragged = {"row": "semunet", "rate": 0.1, "seed": 0, "per_slice": {"subject": ["5"], "slice": [0, 1], "dice": [0.1]}}
-    with pytest.raises(ValueError, match="'cells'"):
-        slice_values([ragged], "semunet", 0.1, "dice")
+        volume_values([], "semunet", 0.1, "hd95")
 
 
 # ---------------------------------------------------------------- comparisons
 
 
-def _grid_for_comparisons():
-    # at 10 %: baseline_radial is the best fixed Baseline in PSNR and SSIM, baseline_random in Dice
-    return [
-        make_cell("semunet", 0.1, psnr=34.0, ssim=0.90, dice=0.75),
-        make_cell("loupe_seg", 0.1, psnr=33.0, ssim=0.88, dice=0.72),
-        make_cell("baseline_radial", 0.1, psnr=31.0, ssim=0.85, dice=0.60),
-        make_cell("baseline_random", 0.1, psnr=30.0, ssim=0.84, dice=0.70),
-        # at 5 %: no LOUPE-Seg run
-        make_cell("semunet", 0.05, psnr=31.0, ssim=0.85, dice=0.70),
-        make_cell("baseline_random", 0.05, psnr=29.0, ssim=0.80, dice=0.65),
-    ]
-
-
-def test_comparisons_pick_best_fixed_baseline_per_metric():
-    cells = _grid_for_comparisons()
-    comps = comparisons(cells, [0.1, 0.05, 0.2], n_boot=200)
-    at10 = {(c["a"], c["b"], c["metric"]) for c in comps if c["rate"] == 0.1}
-    assert at10 == {
-        ("semunet", "loupe_seg", "psnr"),
-        ("semunet", "loupe_seg", "ssim"),
-        ("semunet", "loupe_seg", "dice"),
-        ("semunet", "baseline_radial", "psnr"),
-        ("semunet", "baseline_radial", "ssim"),
-        ("semunet", "baseline_random", "dice"),
-        ("loupe_seg", "baseline_random", "dice"),  # LOUPE-Seg >= Baseline: the better paper Baseline column
-        ("loupe_seg", "baseline_radial", "psnr"),
-        ("loupe_seg", "baseline_radial", "ssim"),
+def _grid(seeds=(0,), semunet_psnr=34.0, semunet_spread=SPREAD, **dice):
+    """At 10 %: SemuNet > LOUPE > the fixed rows in PSNR and Dice; the sweep's c50 has the best validation PSNR
+    (the tuned choice) and the best fixed PSNR (32.5 dB), Baseline Random the best Baseline Dice."""
+    levels = {  # row: (psnr, dice, validation psnr)
+        "semunet": (semunet_psnr, 0.75, None),
+        "loupe_seg": (33.0, 0.72, None),
+        "baseline_radial": (31.0, 0.60, None),
+        "baseline_random": (30.0, 0.70, None),
+        "baseline_c25": (32.0, 0.65, 30.0),
+        "baseline_c50": (32.5, 0.66, 31.0),
     }
-    # rows missing at 5 % (LOUPE-Seg) and 20 % (everything) are skipped
-    at05 = {(c["a"], c["b"], c["metric"]) for c in comps if c["rate"] == 0.05}
-    assert all(c["role"] in ("pair", "best_fixed", "best_baseline") for c in comps)
-    assert at05 == {("semunet", "baseline_random", m) for m in ("psnr", "ssim", "dice")}
-    assert not [c for c in comps if c["rate"] == 0.2]
+    cells = []
+    for seed in seeds:
+        for row, (psnr, d, val) in levels.items():
+            spread = semunet_spread if row == "semunet" else SPREAD
+            d = dice.get(row, d)
+            ssim = psnr / 40  # SSIM orders the rows as PSNR does
+            cells.append(make_cell(row, 0.1, seed, psnr, ssim, d, spread=spread, val_psnr=val if val else ...))
+    return cells
 
 
-def test_comparisons_report_paired_differences_and_labels():
-    cells = _grid_for_comparisons()
-    comp = next(c for c in comparisons(cells, [0.1], n_boot=200) if c["b"] == "loupe_seg" and c["metric"] == "psnr")
-    _, a = slice_values(cells, "semunet", 0.1, "psnr")
-    _, b = slice_values(cells, "loupe_seg", 0.1, "psnr")
-    assert comp["diff"] == pytest.approx(np.mean(np.subtract(a, b)))
-    assert comp["n"] == 12 and comp["low"] > 0
-    assert "SemuNet" in comp["label"] and "LOUPE" in comp["label"]
-    dice = next(c for c in comparisons(cells, [0.1], n_boot=200) if c["metric"] == "dice" and c["b"] == "loupe_seg")
-    assert dice["label"] == "SemuNet − LOUPE-Seg"
+def _pairs(comps, rate, metric):
+    return {(c["a"], c["b"], c["role"]) for c in comps if c["rate"] == rate and c["metric"] == metric}
 
 
-# ---------------------------------------------------------------- orderings
+def test_comparisons_pairs_for_psnr_and_dice():
+    comps = comparisons(_grid(), [0.1, 0.05], n_boot=200)
+    expected_recon = {
+        ("semunet", TUNED, "tuned"),
+        ("semunet", "loupe_seg", "pair"),
+        ("loupe_seg", TUNED, "tuned"),
+        ("semunet", "baseline_c50", "best_fixed"),
+        ("loupe_seg", "baseline_c50", "best_fixed"),
+    }
+    assert _pairs(comps, 0.1, "psnr") == expected_recon and _pairs(comps, 0.1, "ssim") == expected_recon
+    # Dice: LOUPE-Seg against the better of the paper's Baseline columns; Baseline Random is also the best Baseline
+    # and the best fixed row, so SemuNet meets it only through the chain
+    expected_seg = {("semunet", TUNED, "tuned"), ("loupe_seg", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")}
+    expected_seg |= {("loupe_seg", "baseline_random", "best_baseline"), ("semunet", "baseline_random", "best_baseline")}
+    assert _pairs(comps, 0.1, "dice") == expected_seg and _pairs(comps, 0.1, "dice3") == expected_seg
+    assert not [c for c in comps if c["rate"] == 0.05]  # no cells at 5 %
 
 
-def _ordering_cells(semunet_psnr=34.0, loupe_dice=0.72):
-    return [
-        make_cell("semunet", 0.1, psnr=semunet_psnr, dice=0.75),
-        make_cell("loupe_seg", 0.1, psnr=33.5, dice=loupe_dice),
-        make_cell("baseline_radial", 0.1, psnr=31.0, dice=0.70),
-        make_cell("baseline_random", 0.1, psnr=30.0, dice=0.68),
-        make_cell("liu_random", 0.1, psnr=30.5, dice=0.69),
-        make_cell("mdrecon_random", 0.1, psnr=33.0, dice=0.71),
-        make_cell("semunet", 0.05, psnr=30.0, dice=0.70),  # 5 %: nothing to compare with
-    ]
+def test_comparisons_add_best_baseline_and_best_fixed_for_semunet_when_they_differ():
+    cells = _grid(baseline_c50=0.71)  # a sweep row is the best Baseline in Dice
+    cells.append(make_cell("mdrecon_random", 0.1, psnr=31.5, dice=0.73))  # and MD-Recon-Net the best fixed row
+    summary = summarise(add_tuned_cells(cells))
+    pairs = comparison_pairs(summary, "a10", "dice")
+    assert ("loupe_seg", "baseline_random", "best_baseline") in pairs
+    assert ("semunet", "baseline_c50", "best_baseline") in pairs
+    assert ("semunet", "mdrecon_random", "best_fixed") in pairs
+    assert _pairs(comparisons(cells, [0.1], n_boot=100, metrics=("dice",)), 0.1, "dice") == set(pairs)
 
 
-def _orderings(cells, rates=(0.1, 0.05)):
-    return orderings(summarise(cells), comparisons(cells, rates, n_boot=200), rates)
+def test_comparisons_report_paired_differences_labels_and_verdicts():
+    comps = comparisons(_grid(seeds=(0, 1)), [0.1], n_boot=200)
+    by = {(c["a"], c["b"], c["metric"]): c for c in comps}
+    c = by[("semunet", "loupe_seg", "psnr")]
+    assert c["diff"] == pytest.approx(1.0) and c["low"] == pytest.approx(1.0) and c["high"] == pytest.approx(1.0)
+    assert (c["n_subjects"], c["n_seeds"], c["n"]) == (4, 2, 8)
+    assert c["verdict"] == "a > b" and c["label"] == "SemuNet − LOUPE"
+    assert by[("semunet", "loupe_seg", "dice")]["label"] == "SemuNet − LOUPE-Seg"
+    assert by[("semunet", "loupe_seg", "dice")]["diff"] == pytest.approx(0.03)
+    tuned = by[("semunet", TUNED, "psnr")]
+    assert tuned["diff"] == pytest.approx(34.0 - 32.5) and tuned["label"] == "SemuNet − Tuned VD + centre"
+    assert by[("loupe_seg", TUNED, "psnr")]["diff"] == pytest.approx(0.5)
+    assert by[("semunet", "baseline_c50", "psnr")]["label"] == "SemuNet − best fixed: Baseline VD + centre 50 %"
+    assert by[("loupe_seg", "baseline_random", "dice")]["label"] == "LOUPE-Seg − best Baseline: Baseline Random"
+    assert set(comps[0]) >= {"rate", "metric", "a", "b", "role", "label", "verdict", "diff", "low", "high"}
 
 
-def test_orderings_hold():
-    items = _orderings(_ordering_cells())
-    assert [(i["claim"], i["rate"], i["holds"]) for i in items] == [(CLAIM_PSNR, 0.1, True), (CLAIM_DICE, 0.1, True)]
-    psnr = items[0]["detail"]
-    assert "34.00" in psnr and "mdrecon_random" in psnr and "excludes 0" in psnr
-    # the quoted interval is against the row the verdict names (the best fixed row), not a weaker one
-    assert "SemuNet − best fixed: MD-Recon-Net Random" in psnr and "LOUPE − best fixed: MD-Recon-Net Random" in psnr
-    assert "LOUPE-Seg − best Baseline: Baseline Radial" in items[1]["detail"]
-    assert "75.00" in items[1]["detail"] and "72.00" in items[1]["detail"]
+def test_comparisons_skip_pairs_with_fewer_than_two_subjects():
+    cells = [make_cell(row, 0.1, subjects=("s1",), spread=(0.0,)) for row in ("semunet", "loupe_seg")]
+    assert comparisons(cells, [0.1], n_boot=50) == []
 
 
-def test_orderings_fail_when_a_fixed_row_beats_semunet():
-    items = _orderings(_ordering_cells(semunet_psnr=32.5, loupe_dice=0.69))
-    psnr = next(i for i in items if i["claim"] == CLAIM_PSNR)
-    assert psnr["holds"] is False
-    assert "SemuNet 32.50 dB is not above mdrecon_random 33.00 dB (by 0.50 dB)" in psnr["detail"]
-    assert "baseline_radial" not in psnr["detail"].split("is not above")[1].split(";")[0]
-    dice = next(i for i in items if i["claim"] == CLAIM_DICE)
-    assert dice["holds"] is False
-    assert "LOUPE-Seg 69.00 % < baseline_radial 70.00 %" in dice["detail"]
-    assert "baseline_random" not in dice["detail"].split(";")[0]
+# ---------------------------------------------------------------- claims
 
 
-def test_orderings_psnr_claim_needs_loupe_above_fixed_rows_too():
-    cells = _ordering_cells()
-    cells[1] = make_cell("loupe_seg", 0.1, psnr=32.0, dice=0.72)  # below mdrecon_random (33.0)
-    psnr = next(i for i in _orderings(cells) if i["claim"] == CLAIM_PSNR)
-    assert psnr["holds"] is False and "LOUPE 32.00 dB is not above mdrecon_random" in psnr["detail"]
+def _orderings(cells, rates=(0.1,)):
+    tuned = add_tuned_cells(cells)
+    return orderings(summarise(tuned), comparisons(cells, rates, n_boot=300), rates)
 
 
-def test_semunet_is_also_compared_with_the_best_baseline_when_another_method_is_the_best_fixed_row():
-    cells = _ordering_cells()  # mdrecon_random is the best fixed row in PSNR, baseline_radial the best Baseline
-    comps = {(c["a"], c["b"], c["metric"], c["role"]) for c in comparisons(cells, [0.1], n_boot=200)}
-    assert ("semunet", "mdrecon_random", "psnr", "best_fixed") in comps
-    assert ("semunet", "baseline_radial", "psnr", "best_baseline") in comps
-    assert ("loupe_seg", "mdrecon_random", "psnr", "best_fixed") in comps
+def _verdicts(items):
+    return {i["claim"]: i["verdict"] for i in items}
+
+
+def test_claims_hold_on_a_grid_that_follows_the_paper():
+    items = _orderings(_grid(seeds=(0, 1)))
+    assert [i["claim"] for i in items] == list(CLAIMS)
+    assert _verdicts(items) == dict.fromkeys(CLAIMS, "holds")
+    assert all(i["holds"] is True and i["rate"] == 0.1 for i in items)
+    psnr = next(i for i in items if i["claim"] == CLAIM_PSNR)["detail"]
+    assert "SemuNet − LOUPE +1.00 dB [+1.00, +1.00] (4 subjects x 2 seed(s): a > b)" == psnr
+    dice = next(i for i in items if i["claim"] == CLAIM_DICE)["detail"]
+    assert "SemuNet − LOUPE-Seg +3.00 points" in dice and "LOUPE-Seg − best Baseline: Baseline Random" in dice
+
+
+def test_claims_fail_when_semunet_is_below():
+    items = _orderings(_grid(semunet_psnr=32.0))  # below LOUPE (33.0) and the tuned mask (32.5)
+    verdicts = _verdicts(items)
+    assert verdicts[CLAIM_PSNR] == "fails" and verdicts[CLAIM_TUNED] == "fails"
+    assert verdicts[CLAIM_DICE] == "holds"
+    assert all(i["holds"] is (i["verdict"] == "holds") for i in items)
+
+
+def test_claims_within_noise_when_the_difference_changes_sign_between_subjects():
+    # SemuNet equals LOUPE on average: +1 dB on two subjects, -1 dB on the other two
+    spread = tuple(o + d for o, d in zip(SPREAD, (1.0, -1.0, 1.0, -1.0)))
+    items = _orderings(_grid(semunet_psnr=33.0, semunet_spread=spread))
+    verdicts = _verdicts(items)
+    assert verdicts[CLAIM_PSNR] == "within noise"
+    assert next(i for i in items if i["claim"] == CLAIM_PSNR)["holds"] is False
+    assert "+0.00 dB" in next(i for i in items if i["claim"] == CLAIM_PSNR)["detail"]
+
+
+def test_claims_skip_rates_without_the_rows():
+    cells = _grid() + [make_cell("semunet", 0.05)]
+    items = _orderings(cells, rates=(0.1, 0.05))
+    assert {i["rate"] for i in items} == {0.1}
+
+
+def _monotone_summary(sign):
+    cells = []
+    for k, row in enumerate(("semunet", "loupe_seg", "baseline_radial", "baseline_random")):
+        cells.append(make_cell(row, 0.1, psnr=30.0 + k, dice=0.6 + sign * 0.01 * k))
+    cells.append(make_cell("fullysampled", None, dice=0.1))  # never part of the ranking
+    return summarise(cells)
+
+
+@pytest.mark.parametrize("sign, rho", [(1, 1.0), (-1, -1.0)])
+def test_psnr_dice_agreement_on_monotone_rows(sign, rho):
+    out = psnr_dice_agreement(_monotone_summary(sign), [0.1])
+    assert [(a["metric"], a["n_rows"]) for a in out] == [("dice", 4), ("dice3", 4)]
+    assert all(a["rho"] == pytest.approx(rho) for a in out)
+    assert out[0]["top_psnr"] == "Baseline Random"
+    assert out[0]["top_dice"] == ("Baseline Random" if sign > 0 else "SemuNet")
+
+
+def test_psnr_dice_agreement_needs_three_rows():
+    summary = summarise([make_cell("semunet", 0.1), make_cell("loupe_seg", 0.1, psnr=31.0, dice=0.8)])
+    out = psnr_dice_agreement(summary, [0.1, 0.2])
+    assert [a["rho"] for a in out] == [None] * 4
+    assert [a["n_rows"] for a in out] == [2, 2, 0, 0]
