@@ -177,7 +177,9 @@ def test_bad_settings_and_bad_data_fail_before_anything_is_written(demo_dir, tmp
         train(tiny(demo_dir, sampling={"mask_kind": "spiral"}), tmp_path / "b", progress=False)
     with pytest.raises(ValueError, match="not a dataset"):
         train(tiny(demo_dir, data={"root": str(tmp_path / "nothing")}), tmp_path / "c", progress=False)
-    assert not any((tmp_path / name).exists() for name in "abc")
+    with pytest.raises(ValueError, match="data.demo_generator must be one of"):
+        train(tiny(demo_dir, data={"demo_generator": "brainweb"}), tmp_path / "d", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_demo_dataset_is_regenerated_for_another_grid(tmp_path):
