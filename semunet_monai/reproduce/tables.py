@@ -300,10 +300,13 @@ _SELECTION = (
 )
 _STATISTICS = (
     "Statistics: the unit is one test subject in one seed (per-volume scores), paired between the two rows "
-    "(same subject, same seed, same fold). Two-level bootstrap: each of the {n_boot} resamples draws the test "
-    "subjects with replacement, then each drawn subject's seeds with replacement; the 95 % interval is the "
-    "percentile interval of the resampled means. Verdict 'a > b' / 'a < b': the interval lies above / below 0; "
-    "'within noise': the 95 % interval includes 0. 'Best' rows are the highest mean at that rate."
+    "(same subject, same seed, same fold). Bootstrap over subjects and seeds as crossed factors (one seed's models "
+    "score every test subject of its fold): each of the {n_boot} resamples draws the test subjects with "
+    "replacement and, independently, the seeds with replacement; the 95 % interval is the percentile interval of "
+    "the resampled means. With one seed per fold the run-to-run spread enters only through the folds, so the "
+    "intervals are conditional on the runs made. Verdict 'a > b' / 'a < b': the interval lies above / below 0; "
+    "'within noise': the 95 % interval includes 0. 'Best' rows are the highest test mean at that rate, a choice "
+    "that favours the fixed side; the tuned row is chosen on the validation subjects."
 )
 
 

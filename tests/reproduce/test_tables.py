@@ -286,7 +286,8 @@ def test_notes(tmp_path):
         assert "without validation subjects, on its last epoch" in notes
         assert "epochs + finetune_epochs = 45 + 15 = 60 epochs" in notes and "`cpu`" in notes
         assert "SegNet optimisation steps per run: 600 for every row (7 rows)" in notes
-        assert "Two-level bootstrap" in notes and "300 resamples" in notes and "percentile interval" in notes
+        assert "Bootstrap over subjects and seeds as crossed factors" in notes and "300 resamples" in notes
+        assert "percentile interval" in notes
         assert "'within noise': the 95 % interval includes 0" in notes
         assert "2-fold cross-validation" in notes and "8 test subject(s) in all" in notes
         assert "2 seed(s) [0, 1]" in notes
