@@ -164,8 +164,11 @@ class SemuNetEvaluator(SupervisedEvaluator):
                 out = SemuNetOutput(recon=image, seg=seg, mask=torch.ones_like(image[:, :1]), zero_filled=image)
             else:
                 out = net(image)
-        recon = net.magnitude(out.recon).float()
-        zero_filled = net.magnitude(out.zero_filled).float()
+        if self.phase_input == "full":  # the magnitude image itself, whatever the network's image mode
+            recon = zero_filled = image.float()
+        else:
+            recon = net.magnitude(out.recon).float()
+            zero_filled = net.magnitude(out.zero_filled).float()
         pred = out.seg.argmax(dim=1, keepdim=True) if out.seg is not None else None
         engine.state.output = {
             Keys.IMAGE: image,

@@ -114,7 +114,7 @@ def _cells_on_disk(out: Path) -> dict[Cell, dict]:
     """The records of the finished cells already in ``out`` (an earlier invocation may have asked for other rows,
     rates or seeds)."""
     found = {}
-    for path in sorted((out / "cells").glob(f"*/*/seed*/{CELL_FILE}")):
+    for path in sorted((out / "cells").rglob(CELL_FILE)):  # cells/<row>/<rate>/[fold<f>/]seed<k>/cell.json
         try:
             record = json.loads(path.read_text())
             folds = int(record.get("folds", 1))
@@ -288,7 +288,7 @@ def run_grid(
         len(stale),
     )
     out.mkdir(parents=True, exist_ok=True)
-    datasets: dict[int, RunData] = {}  # per fold
+    datasets: dict[tuple[int, int], RunData] = {}  # per split: (folds, fold)
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -302,11 +302,12 @@ def run_grid(
             run_dir = out / cell.folder
             if cell not in pending and cell not in stale:
                 continue
-            if cell.fold not in datasets:
-                datasets[cell.fold] = prepare_data(config)
-                if datasets[cell.fold].test is None:
+            split = (cell.folds, cell.fold)
+            if split not in datasets:
+                datasets[split] = prepare_data(config)
+                if datasets[split].test is None:
                     raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
-            data = datasets[cell.fold]
+            data = datasets[split]
             if cell in stale:  # trained, but scored by an older version of the per-slice scores
                 records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
                 continue

@@ -80,7 +80,7 @@ def test_the_test_subjects_are_scored_once(tmp_path, demo_dir, monkeypatch):
     assert calls == [1]
 
 
-def test_k_fold_tests_every_subject_once(tmp_path, demo_dir):
+def test_k_fold_tests_every_subject_once_and_resumes(tmp_path, demo_dir, monkeypatch):
     config = _config(tmp_path, demo_dir)
     results = runner.run_grid(
         tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False, folds=3
@@ -90,6 +90,12 @@ def test_k_fold_tests_every_subject_once(tmp_path, demo_dir):
     tested = [s for c in cells for s in c["per_volume"]]
     assert sorted(tested) == ["1", "2", "3"]  # each subject in exactly one fold
     assert len({c["run_seed"] for c in cells}) == 3
+    # a second invocation finds the finished fold cells and trains nothing
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("a finished fold cell was trained again"))
+    again = runner.run_grid(
+        tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False, folds=3
+    )
+    assert sorted(c["fold"] for c in again["cells"]) == [0, 1, 2]
 
 
 def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monkeypatch):
