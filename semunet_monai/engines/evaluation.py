@@ -24,7 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .handlers import save_json_atomic
 from .methods import Phase, method_uses
 from .rundata import resolve_device
-from .trainer import TISSUE3_NAMES, SemuNetEvaluator, VolumeMetrics
+from .trainer import SemuNetEvaluator, VolumeMetrics, flatten_scores
 
 __all__ = ["make_loader", "make_evaluator", "evaluate", "write_table", "load_trained_model", "evaluate_folder"]
 
@@ -87,14 +87,8 @@ def evaluate(
     evaluator = make_evaluator(model, loader, device, config, scheme)
     evaluator.run()
     mean = {k: float(v) for k, v in evaluator.state.metrics.items() if k != "key"}
-    per_subject = {}
-    for subject, scores in evaluator.state.volume_metrics.items():
-        row = {k: float(v) for k, v in scores.items() if not torch.is_tensor(v) or v.ndim == 0}
-        if "dice" in scores:
-            row.update({f"dice_{n}": float(v) for n, v in zip(scheme.class_names[1:], scores["dice"])})
-        if "dice_tissue3" in scores:
-            row.update({f"dice_tissue3_{n}": float(v) for n, v in zip(TISSUE3_NAMES, scores["dice_tissue3"])})
-        per_subject[subject] = row
+    names = scheme.class_names[1:]
+    per_subject = {s: flatten_scores(scores, names) for s, scores in evaluator.state.volume_metrics.items()}
     return {
         "mean": mean,
         "per_subject": per_subject,

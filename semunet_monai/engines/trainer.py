@@ -185,6 +185,17 @@ class SemuNetEvaluator(SupervisedEvaluator):
         return engine.state.output
 
 
+def flatten_scores(scores: dict, class_names: Sequence[str]) -> dict[str, float]:
+    """One volume's (or the mean's) scores as floats: scalars as they are, per-class Dice as ``dice_<class>`` and
+    ``dice_tissue3_<csf|gm|wm>``."""
+    flat = {k: float(v) for k, v in scores.items() if not torch.is_tensor(v) or v.ndim == 0}
+    if "dice" in scores:
+        flat.update({f"dice_{n}": float(v) for n, v in zip(class_names, scores["dice"])})
+    if "dice_tissue3" in scores:
+        flat.update({f"dice_tissue3_{n}": float(v) for n, v in zip(TISSUE3_NAMES, scores["dice_tissue3"])})
+    return flat
+
+
 class VolumeMetrics(Metric):
     """Ignite metric over whole volumes: PSNR, SSIM (per volume, ``data_range`` = the reference volume's max),
     per-class and mean Dice. Its value is ``key``; every scalar also lands in ``engine.state.metrics``
@@ -229,12 +240,8 @@ class VolumeMetrics(Metric):
     def completed(self, engine: Engine, name: str) -> None:
         result = self.compute()
         mean = result["mean"]
-        flat = {k: float(v) for k, v in mean.items() if not isinstance(v, torch.Tensor) or v.ndim == 0}
-        if "dice" in mean:
-            names = self.class_names or [str(i) for i in range(1, len(mean["dice"]) + 1)]
-            flat.update({f"dice_{n}": float(v) for n, v in zip(names, mean["dice"])})
-        if "dice_tissue3" in mean:
-            flat.update({f"dice_tissue3_{n}": float(v) for n, v in zip(TISSUE3_NAMES, mean["dice_tissue3"])})
+        names = self.class_names or [str(i) for i in range(1, len(mean.get("dice", [])) + 1)]
+        flat = flatten_scores(mean, names)
         if self.key not in flat:
             raise ValueError(f"key metric {self.key!r} is not available; computed: {sorted(flat)}.")
         engine.state.metrics.update(flat)

@@ -17,7 +17,7 @@ from ..atomic import atomic_write
 from ..data.labels import IGNORE_INDEX
 from ..data.layouts import SUBJECT
 from ..engines.evaluation import make_loader
-from ..engines.trainer import TISSUE3_NAMES, SemuNetEvaluator
+from ..engines.trainer import SemuNetEvaluator, flatten_scores
 from ..keys import Keys
 from ..metrics import VolumeMetricAccumulator, dice_per_class, psnr, ssim
 from ..networks.semunet import SemuNet
@@ -95,16 +95,8 @@ def score_volumes(
         labels = (v["pred"], v["label"]) if num_classes is not None else (None, None)
         acc.add(subject, v["recon"], v["image"], *labels)
     result = acc.compute()
-
-    def flat(scores: dict) -> dict:
-        row = {k: float(x) for k, x in scores.items() if not torch.is_tensor(x) or x.ndim == 0}
-        if "dice" in scores:
-            row.update({f"dice_{n}": float(x) for n, x in zip(class_names, scores["dice"])})
-        if "dice_tissue3" in scores:
-            row.update({f"dice_tissue3_{n}": float(x) for n, x in zip(TISSUE3_NAMES, scores["dice_tissue3"])})
-        return row
-
-    return {"mean": flat(result["mean"]), "per_subject": {s: flat(x) for s, x in result["per_volume"].items()}}
+    per_subject = {s: flatten_scores(x, class_names) for s, x in result["per_volume"].items()}
+    return {"mean": flatten_scores(result["mean"], class_names), "per_subject": per_subject}
 
 
 def _slice_dice(pred: np.ndarray, label: np.ndarray, num_classes: int) -> float | None:

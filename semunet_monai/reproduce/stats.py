@@ -34,6 +34,7 @@ __all__ = [
     "VOLUME_METRICS",
     "SUMMARY_METRIC",
     "add_tuned_cells",
+    "spread",
     "summarise",
     "summary_mean",
     "best_row",
@@ -71,7 +72,8 @@ def _check_cells(cells: Iterable[Mapping]) -> list[Mapping]:
     return cells
 
 
-def _stats(values: Iterable[float | None]) -> dict:
+def spread(values: Iterable[float | None]) -> dict:
+    """``{"mean", "std" (ddof=1), "n"}`` of the defined values (None where undefined)."""
     vals = [v for v in values if v is not None]
     n = len(vals)
     return {
@@ -123,7 +125,7 @@ def summarise(cells: Iterable[Mapping]) -> dict:
     summary: dict = {}
     for (row, tag), means in groups.items():
         metrics = list(dict.fromkeys(k for m in means for k in m if _is_summary_metric(k)))
-        summary.setdefault(row, {})[tag] = {k: _stats(_value(m.get(k)) for m in means) for k in metrics}
+        summary.setdefault(row, {})[tag] = {k: spread(_value(m.get(k)) for m in means) for k in metrics}
     return summary
 
 

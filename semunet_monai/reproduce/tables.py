@@ -20,7 +20,7 @@ from semunet_monai.engines.methods import method_uses
 from semunet_monai.reproduce.claims import CLAIMS, orderings, psnr_dice_agreement
 from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED, rate_tag, row_name
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
-from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, summarise
+from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, spread, summarise
 
 __all__ = [
     "PAPER_TABLE1",
@@ -126,16 +126,6 @@ def _stat(summary: Mapping, row: str, tag: str, metric: str) -> Mapping | None:
     return ((summary.get(row) or {}).get(tag) or {}).get(metric)
 
 
-def _spread(values: Sequence[float]) -> dict:
-    """``{"mean", "std", "n"}`` of ``values`` as :func:`~.stats.summarise` gives it."""
-    n = len(values)
-    return {
-        "mean": float(np.mean(values)) if n else None,
-        "std": float(np.std(values, ddof=1)) if n > 1 else None,
-        "n": n,
-    }
-
-
 def _line(summary: Mapping, tag: str, metric: str, scale: float, columns: list, extras: list) -> list[str]:
     """One table line: the paper's columns (best in bold), then the extra columns."""
     stats = [_stat(summary, row, tag, metric) for row, _ in columns]
@@ -211,7 +201,7 @@ def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
                 continue
             val = [v for c in mine if (v := (c.get("val") or {}).get("psnr")) is not None and np.isfinite(v)]
             rows.append(
-                [rate_label(rate), f"{100 * ROWS[row].centre:g} %", fmt_stat(_spread(val))]
+                [rate_label(rate), f"{100 * ROWS[row].centre:g} %", fmt_stat(spread(val))]
                 + [fmt_stat(_stat(summary, row, tag, m), s) for m, s in (("psnr", 1.0), ("mean_dice", 100.0))]
                 + [fmt_stat(_stat(summary, row, tag, "mean_dice_tissue3"), 100.0)]
                 + [f"{chosen[row]} of {runs}" if runs else MISSING]
