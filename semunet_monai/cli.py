@@ -259,9 +259,17 @@ def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     from .config import PRESETS
-    from .reproduce.grid import GRID_EPOCHS, ROWS
+    from .reproduce.grid import GRID_BUDGET, ROWS
 
-    budget = ", ".join(f"{k}: {v[0]} + {v[1]}" for k, v in GRID_EPOCHS.items() if v) or "none"
+    budget = (
+        ", ".join(
+            f"{k}: {v['epochs']} + {v['finetune_epochs']}"
+            + (f" at batch {v['batch_size']}" if "batch_size" in v else "")
+            for k, v in GRID_BUDGET.items()
+            if v
+        )
+        or "none"
+    )
     p = subparsers.add_parser(
         "reproduce",
         help="train every method of the paper's tables at each rate; write tables, figures and results.json",

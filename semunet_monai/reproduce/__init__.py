@@ -3,14 +3,14 @@ subjects, with paired bootstrap comparisons."""
 
 from __future__ import annotations
 
-from .grid import GRID_EPOCHS, ROWS, Cell, Row, make_cells
+from .grid import GRID_BUDGET, ROWS, Cell, Row, make_cells
 from .runner import collect_results, grid_config, run_grid, write_report
 
 __all__ = [
     "ROWS",
     "Row",
     "Cell",
-    "GRID_EPOCHS",
+    "GRID_BUDGET",
     "make_cells",
     "grid_config",
     "run_grid",

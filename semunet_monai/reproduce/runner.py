@@ -34,7 +34,7 @@ from ..engines.methods import method_steps
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..precision import resolve_precision
-from .grid import GRID_EPOCHS, ROWS, Cell, make_cells
+from .grid import GRID_BUDGET, ROWS, Cell, make_cells
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
@@ -54,12 +54,12 @@ def grid_config(
     device: str | None = None,
     precision: str | None = None,
 ) -> ExperimentConfig:
-    """The configuration every cell starts from: the preset, the grid's epoch budget (:data:`~.grid.GRID_EPOCHS`),
+    """The configuration every cell starts from: the preset, the grid's budget (:data:`~.grid.GRID_BUDGET`),
     the user's YAML, then the arguments (data, epochs, device, precision), each over the one before."""
     config = load_config(preset)
-    budget = GRID_EPOCHS.get(preset)
+    budget = GRID_BUDGET.get(preset)
     if budget is not None:
-        config = config_from_dict({"train": {"epochs": budget[0], "finetune_epochs": budget[1]}}, config, "grid budget")
+        config = config_from_dict({"train": dict(budget)}, config, "grid budget")
     if config_file is not None:
         config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
     train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device, "precision": precision}
@@ -242,7 +242,7 @@ def run_grid(
         data_root: dataset folder or datalist; None uses the embedded demo dataset.
         rows: row keys of :data:`~.grid.ROWS` to train (default all).
         config_file: the user's YAML on top of the preset.
-        epochs, finetune_epochs: the per-cell budget (default :data:`~.grid.GRID_EPOCHS`, else the preset's).
+        epochs, finetune_epochs: the per-cell budget (default :data:`~.grid.GRID_BUDGET`, else the preset's).
         device: training device (default the preset's).
         precision: ``train.precision`` of every cell (default the preset's).
         progress: show an overall progress bar.

@@ -10,7 +10,7 @@ from semunet_monai.config import load_config
 from semunet_monai.engines.builders import build_model
 from semunet_monai.reproduce.grid import (
     CENTRE_SHARES,
-    GRID_EPOCHS,
+    GRID_BUDGET,
     PAPER_BASELINES,
     PAPER_ROWS,
     ROWS,
@@ -122,16 +122,22 @@ def test_seeds_change_training_and_fixed_patterns_and_learned_rows_keep_the_pres
 
 
 def test_grid_budget_then_user_yaml_then_arguments(tmp_path):
-    assert GRID_EPOCHS["cpu"] is not None
+    budget = GRID_BUDGET["cpu"]
+    assert budget is not None
     base = grid_config("cpu")
-    assert (base.train.epochs, base.train.finetune_epochs) == GRID_EPOCHS["cpu"]
+    assert (base.train.epochs, base.train.finetune_epochs, base.train.batch_size) == (
+        budget["epochs"],
+        budget["finetune_epochs"],
+        budget["batch_size"],
+    )
+    assert base.train.batch_size != load_config("cpu").train.batch_size  # the grid's own batch size wins
     assert base.data.root is None
     paper = grid_config("paper")
     assert (paper.train.epochs, paper.train.finetune_epochs) == (600, 500)  # the paper's own budget
     yaml_file = tmp_path / "mine.yaml"
     yaml_file.write_text("train:\n  epochs: 7\n")
     mine = grid_config("cpu", config_file=yaml_file)
-    assert (mine.train.epochs, mine.train.finetune_epochs) == (7, GRID_EPOCHS["cpu"][1])
+    assert (mine.train.epochs, mine.train.finetune_epochs) == (7, budget["finetune_epochs"])
     args = grid_config("cpu", data_root="/data/mrb", config_file=yaml_file, epochs=3, finetune_epochs=2)
     assert (args.train.epochs, args.train.finetune_epochs, args.data.root) == (3, 2, "/data/mrb")
     yaml_file.write_text("train:\n  epoch: 7\n")
