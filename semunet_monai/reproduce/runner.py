@@ -87,12 +87,16 @@ def versions() -> dict[str, str]:
 
 
 def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
-    """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now."""
+    """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now
+    (``train.threads`` aside: it changes the speed, not what is trained, so a grid may go on with other threads)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         return
     saved = config_from_dict(yaml.safe_load(path.read_text()), source=str(path)).to_dict()  # maps train.amp
-    if saved != config.to_dict():
+    now = config.to_dict()
+    for settings in (saved, now):
+        settings["train"].pop("threads", None)
+    if saved != now:
         raise ValueError(
             f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
             f"--out folder for a grid with different settings. Nothing was trained."

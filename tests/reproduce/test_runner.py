@@ -124,6 +124,16 @@ def test_changed_settings_are_refused_before_any_cell_trains(grid):
     assert not (out / "cells" / "baseline_radial").exists()
 
 
+def test_other_threads_resume_without_training(grid, monkeypatch, tmp_path):
+    out, config, _ = grid
+    other = tmp_path / "threads.yaml"
+    other.write_text(config.read_text().replace("threads: 1", "threads: 2"))
+    assert other.read_text() != config.read_text()
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("a finished cell was trained again"))
+    again = runner.run_grid(out, [0.1], preset="tiny", rows=ROWS, config_file=other, progress=False, report=False)
+    assert set(ROWS) <= {c["row"] for c in again["cells"]}  # found on disk and kept, not trained again
+
+
 def test_per_slice_scores_agree_with_the_per_volume_scores(grid):
     _, _, results = grid
     for cell in results["cells"]:  # one test subject: its volume SSIM is the mean of its slices' SSIM
