@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import torch
 
+from .names import PRECISIONS
+
 __all__ = [
     "PRECISIONS",
     "check_precision",
@@ -26,7 +28,6 @@ __all__ = [
     "cuda_has_bf16",
 ]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

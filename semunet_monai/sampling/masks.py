@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..names import MASK_KINDS
 from .common import budget, centre_disc, centre_lines, check_rate, check_shape, normalised_radius, top_n
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-MASK_KINDS = ("random", "radial", "gaussian", "cartesian_random", "cartesian_equispaced")
 
 
 def _check_seed(seed: int) -> int:

@@ -1,0 +1,18 @@
+"""The torch-free name lists the command line offers are the registries' own."""
+
+from __future__ import annotations
+
+from semunet_monai import names
+from semunet_monai.precision import PRECISIONS
+from semunet_monai.reproduce.grid import GRID_BUDGET, ROWS
+from semunet_monai.sampling.masks import MASK_CLASSES, MASK_KINDS
+
+
+def test_precisions_and_mask_kinds_are_defined_once():
+    assert PRECISIONS is names.PRECISIONS and MASK_KINDS is names.MASK_KINDS
+    assert tuple(MASK_CLASSES) == MASK_KINDS  # every kind has a class, in the order of the list
+
+
+def test_grid_rows_and_budget_mirror_the_grid():
+    assert names.GRID_ROWS == tuple(ROWS)
+    assert names.GRID_BUDGET == GRID_BUDGET
