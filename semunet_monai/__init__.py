@@ -1,41 +1,43 @@
-"""semunet-monai: task-driven fast MRI (SemuNet) on MONAI."""
+"""semunet-monai: task-driven fast MRI (SemuNet) on MONAI.
+
+The public names import their modules on first use (:mod:`semunet_monai.lazy`), so ``import semunet_monai`` and
+``semunet-monai --help`` do not import torch and MONAI.
+"""
 
 from __future__ import annotations
 
-from .keys import Keys
-from .kspace import UndersamplingOperator, fft2c, ifft2c, to_complex
-from .losses import JointLoss
-from .metrics import VolumeMetricAccumulator, dice_per_class, hd95_per_class, psnr, segmentation_metrics, ssim
-from .networks import MDReconNet, ReconNet, SegNet, SemuNet, SemuNetOutput
-from .sampling import MASK_KINDS, SampNet, load_mask, make_mask, save_mask
-from .transforms import KspaceUndersample, KspaceUndersampled
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Keys",
-    "UndersamplingOperator",
-    "fft2c",
-    "ifft2c",
-    "to_complex",
-    "JointLoss",
-    "psnr",
-    "ssim",
-    "dice_per_class",
-    "hd95_per_class",
-    "segmentation_metrics",
-    "VolumeMetricAccumulator",
-    "SampNet",
-    "make_mask",
-    "MASK_KINDS",
-    "save_mask",
-    "load_mask",
-    "ReconNet",
-    "SegNet",
-    "MDReconNet",
-    "SemuNet",
-    "SemuNetOutput",
-    "KspaceUndersample",
-    "KspaceUndersampled",
-    "__version__",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "Keys": ".keys",
+    "UndersamplingOperator": ".kspace",
+    "fft2c": ".kspace",
+    "ifft2c": ".kspace",
+    "to_complex": ".kspace",
+    "JointLoss": ".losses",
+    "psnr": ".metrics",
+    "ssim": ".metrics",
+    "dice_per_class": ".metrics",
+    "hd95_per_class": ".metrics",
+    "segmentation_metrics": ".metrics",
+    "VolumeMetricAccumulator": ".metrics",
+    "SampNet": ".sampling",
+    "make_mask": ".sampling",
+    "MASK_KINDS": ".sampling",
+    "save_mask": ".sampling",
+    "load_mask": ".sampling",
+    "ReconNet": ".networks",
+    "SegNet": ".networks",
+    "MDReconNet": ".networks",
+    "SemuNet": ".networks",
+    "SemuNetOutput": ".networks",
+    "KspaceUndersample": ".transforms",
+    "KspaceUndersampled": ".transforms",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from .precision import PRECISIONS
-from .sampling.masks import MASK_KINDS, create_mask, mask_geometry
+# Everything the parser needs imports without torch, MONAI or nibabel (``--help`` in milliseconds); the command
+# handlers (``_run_*``) import what they use.
+from .config import PRESETS
+from .data.labels import LABEL_SCHEMES
+from .engines.methods import METHODS
+from .names import GRID_BUDGET, GRID_ROWS, MASK_KINDS, PRECISIONS
 
 __all__ = ["build_parser", "main"]
 
@@ -57,7 +61,8 @@ def _add_mask(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_mask(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .sampling.io import save_mask  # local import: nibabel/SimpleITK are only needed by this command
+    from .sampling.io import save_mask
+    from .sampling.masks import create_mask, mask_geometry
 
     params = dict(args.param)
     try:
@@ -88,8 +93,6 @@ def _run_mask(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _add_check_data(subparsers: argparse._SubParsersAction) -> None:
-    from .data.labels import LABEL_SCHEMES
-
     p = subparsers.add_parser(
         "check-data",
         help="preflight-check a dataset (MRBrainS13/18 folder or datalist JSON); exits 1 on any error",
@@ -181,9 +184,6 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from .config import PRESETS
-    from .engines.methods import METHODS
-
     p = subparsers.add_parser(
         "train",
         help="train SemuNet or one of the paper's comparison methods",
@@ -258,9 +258,6 @@ def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
-    from .config import PRESETS
-    from .reproduce.grid import GRID_BUDGET, ROWS
-
     budget = (
         ", ".join(
             f"{k}: {v['epochs']} + {v['finetune_epochs']}"
@@ -295,7 +292,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
-    p.add_argument("--rows", nargs="+", choices=tuple(ROWS), metavar="ROW", help=f"rows to train: {', '.join(ROWS)}")
+    p.add_argument("--rows", nargs="+", choices=GRID_ROWS, metavar="ROW", help=f"rows to train: {', '.join(GRID_ROWS)}")
     p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
     p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases of every cell")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
