@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, except where there is none to show: None, an empty list, or the
+    off state of a flag."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default == [] or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _param(text: str) -> tuple[str, float]:
     """Parse ``NAME=VALUE`` (a number) for ``--param``."""
     name, sep, value = text.partition("=")
@@ -42,12 +52,13 @@ def _add_mask(subparsers: argparse._SubParsersAction) -> None:
         "mask",
         help="write a fixed k-space mask (npy, NIfTI, PNG, JSON sidecar)",
         description="Draw a fixed k-space mask and write <out>/mask.{npy,nii.gz,png,json}.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--kind", required=True, choices=MASK_KINDS, help="mask kind")
     p.add_argument("--rate", required=True, type=float, help="sampling rate in (0, 1)")
     p.add_argument("--shape", required=True, type=int, nargs=2, metavar=("H", "W"), help="k-space size")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mask's generator (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mask's generator")
     p.add_argument(
         "--param",
         type=_param,
@@ -97,9 +108,10 @@ def _add_check_data(subparsers: argparse._SubParsersAction) -> None:
         "check-data",
         help="preflight-check a dataset (MRBrainS13/18 folder or datalist JSON); exits 1 on any error",
         description="Read every image and label once, read-only, and report each problem with the file it concerns.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("root", help="dataset folder (TrainingData/ or training/ inside) or a datalist .json")
-    p.add_argument("--modality", default="T1", choices=("T1", "T1_IR", "T2_FLAIR"), help="image to check (default T1)")
+    p.add_argument("--modality", default="T1", choices=("T1", "T1_IR", "T2_FLAIR"), help="image to check")
     p.add_argument("--label-scheme", default="raw", choices=tuple(LABEL_SCHEMES), help="label values allowed")
     p.set_defaults(handler=_run_check_data, subparser=p)
 
@@ -121,15 +133,14 @@ def _add_demo_data(subparsers: argparse._SubParsersAction) -> None:
         description="Write demo subjects with MRBrainS labels and T1/T1_IR/T2_FLAIR images: by default derived from "
         "the MNI152 template shipped with the package (real anatomy, see docs/data_card.md), or the procedural "
         "phantom (every MRBrainS label, lesions included).",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder (must be empty or new)")
-    p.add_argument("--subjects", type=int, default=5, help="number of subjects (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--subjects", type=int, default=5, help="number of subjects")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--layout", default="mrbrains13", choices=("mrbrains13", "mrbrains18"), help="folder layout")
     p.add_argument("--shape", type=int, nargs=3, default=(240, 240, 48), metavar=("X", "Y", "Z"), help="voxels")
-    p.add_argument(
-        "--generator", default="mni152", choices=("mni152", "phantom"), help="subject generator (default mni152)"
-    )
+    p.add_argument("--generator", default="mni152", choices=("mni152", "phantom"), help="subject generator")
     p.add_argument("--overwrite", action="store_true", help="replace an existing generated dataset")
     p.set_defaults(handler=_run_demo_data, subparser=p)
 
@@ -179,7 +190,8 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="network precision (default the preset's: auto, i.e. bf16 where the CPU or GPU has it, else fp32)",
+        help="network precision, the preset's if not given (auto in every preset: bf16 where the CPU or GPU has it, "
+        "else fp32)",
     )
 
 
@@ -188,14 +200,15 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train SemuNet or one of the paper's comparison methods",
         description="Train a method on a dataset (or the embedded demo data) into --out; --resume continues a run.",
+        formatter_class=_HelpFormatter,
     )
-    p.add_argument("--method", default="semunet", choices=tuple(METHODS), help="method (default semunet)")
+    p.add_argument("--method", default="semunet", choices=tuple(METHODS), help="method")
     p.add_argument("--rate", type=float, help="sampling rate in (0, 1)")
     p.add_argument("--mask-kind", choices=MASK_KINDS, help="fixed mask for baseline, liu, mdrecon")
     p.add_argument("--geometry", choices=("2d", "lines"), help="learned mask geometry")
     _add_data_source(p)
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
     p.add_argument("--epochs", type=int, help="epochs of the main phases")
     p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases")
@@ -240,10 +253,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a trained run on a dataset: per-subject and mean PSNR, SSIM, Dice",
         description="Evaluate RUN/model.pt on every subject of --data and write a per-subject and mean table.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--run", required=True, help="a finished training run folder")
     p.add_argument("--data", required=True, help="dataset folder or datalist .json")
-    p.add_argument("--out", help="output stem (default RUN/eval_<dataset name>): writes .csv and .json")
+    p.add_argument("--out", help="output stem, RUN/eval_<dataset name> if not given: writes .csv and .json")
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
     p.set_defaults(handler=_run_evaluate, subparser=p)
 
@@ -272,25 +286,24 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         help="train every method of the paper's tables at each rate; write tables, figures and results.json",
         description=(
             "Train and evaluate every row of the paper's Tables 1 and 2 (plus uniform random, a sweep of variable "
-            "density masks with a fully sampled centre holding 25-100 %% of the budget, and fully sampled) at each "
+            "density masks with a fully sampled centre holding 25-100 % of the budget, and fully sampled) at each "
             "--rates value, fold and seed, into --out: table_recon.md, table_seg.md, fig_*.png, results.json. Run it "
             "again to resume: finished cells are skipped (other --rows/--seeds/--folds add cells to the same grid). "
             f"Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
         ),
+        formatter_class=_HelpFormatter,
     )
     _add_data_source(p)
     p.add_argument("--out", required=True, help="output folder (an earlier grid's folder is resumed)")
-    p.add_argument(
-        "--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="sampling rates (default 5/10/20 %%)"
-    )
-    p.add_argument("--seeds", type=int, default=1, help="seeds per cell; tables show mean +- std (default 1)")
+    p.add_argument("--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="sampling rates")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per cell; tables show mean +- std")
     p.add_argument(
         "--folds",
         type=int,
         default=1,
-        help="k-fold cross-validation over subjects: each subject is tested once (default 1: the preset's split)",
+        help="k-fold cross-validation over subjects, each subject tested once; 1 keeps the preset's split",
     )
-    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset (default cpu)")
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
     p.add_argument("--rows", nargs="+", choices=GRID_ROWS, metavar="ROW", help=f"rows to train: {', '.join(GRID_ROWS)}")
     p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
@@ -326,7 +339,9 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 def build_parser() -> argparse.ArgumentParser:
     """The ``semunet-monai`` parser with one subparser per command."""
     parser = argparse.ArgumentParser(
-        prog="semunet-monai", description="Task-driven fast MRI (SemuNet) on MONAI: command-line tools."
+        prog="semunet-monai",
+        description="Task-driven fast MRI (SemuNet) on MONAI: command-line tools.",
+        formatter_class=_HelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate, _add_reproduce):

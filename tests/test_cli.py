@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import subprocess
@@ -92,3 +93,39 @@ def test_python_m_help():
     )
     assert res.returncode == 0
     assert "mask" in res.stdout and "semunet-monai" in res.stdout
+
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as err:
+        main([*command, "--help"])
+    assert err.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare with single spaces
+
+
+@pytest.mark.parametrize(
+    "command, shown",
+    [
+        ((), ()),
+        (("mask",), ("seed of the mask's generator (default: 0)",)),
+        (("reproduce",), ("--seeds SEEDS seeds per cell; tables show mean +- std (default: 1)", "(default: cpu)")),
+        (("train",), ("method (default: semunet)", "preset (default: cpu)")),
+        (("demo-data",), ("number of subjects (default: 5)", "voxels (default: (240, 240, 48))")),
+        (("check-data",), ("image to check (default: T1)", "label values allowed (default: raw)")),
+        (("evaluate",), ()),
+    ],
+)
+def test_help_shows_each_default_once(capsys, command, shown):
+    text = _help(capsys, *command)
+    assert "semunet-monai" in text
+    for part in shown:
+        assert part in text
+    # no default is said twice, and options without one (None, flags, empty lists) show none
+    assert "(default " not in text and "default: None" not in text and "default: False" not in text
+    assert "default: []" not in text
+
+
+def test_every_subcommand_has_help_with_defaults():
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == {"mask", "demo-data", "check-data", "train", "evaluate", "reproduce"}
+    for name, sub in subparsers.choices.items():
+        assert issubclass(sub.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name
