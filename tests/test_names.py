@@ -13,6 +13,6 @@ def test_precisions_and_mask_kinds_are_defined_once():
     assert tuple(MASK_CLASSES) == MASK_KINDS  # every kind has a class, in the order of the list
 
 
-def test_grid_rows_and_budget_mirror_the_grid():
+def test_grid_rows_mirror_the_grid_and_its_budget_is_defined_once():
     assert names.GRID_ROWS == tuple(ROWS)
-    assert names.GRID_BUDGET == GRID_BUDGET
+    assert names.GRID_BUDGET is GRID_BUDGET

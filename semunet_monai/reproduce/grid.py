@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..names import GRID_BUDGET
+
 __all__ = [
     "Row",
     "ROWS",
@@ -44,15 +46,7 @@ CENTRE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
 # The tuned fixed mask: a virtual row, the sweep row with the best validation PSNR at each rate.
 TUNED = "baseline_tuned"
 
-# Training budget of one grid cell per preset when the command line does not set it (None: the preset's own).
-# cpu: on the MNI152-derived data (10 subjects at 96x96, 7 training per fold) fully sampled SegNet reached tissue3 Dice
-# 0.855 +- 0.013 on the test subjects of 5 folds with 30 + 10 epochs at batch 4 (65 s a cell on 2 cores), against
-# 0.846 at batch 8 (44 s) and 0.854 with 60 + 20 epochs at batch 8 (92 s): batch 4 doubles the steps for 1.5x the time.
-GRID_BUDGET: dict[str, dict[str, int] | None] = {
-    "tiny": None,
-    "cpu": {"epochs": 30, "finetune_epochs": 10, "batch_size": 4},
-    "paper": None,
-}
+# The training budget of one grid cell per preset lives in semunet_monai.names (the CLI's --help shows it).
 
 
 @dataclass(frozen=True)
