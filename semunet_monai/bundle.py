@@ -27,7 +27,7 @@ from .keys import Keys
 from .networks.semunet import SemuNet
 from .precision import autocast, check_precision, resolve_precision
 
-__all__ = ["experiment", "train_bundle", "evaluate_bundle", "BundleNetwork", "load_bundle_network", "inference_inputs"]
+__all__ = ["experiment", "train_bundle", "evaluate_bundle", "BundleNetwork", "load_bundle_network"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,9 @@ def train_bundle(config: ExperimentConfig, run_dir: str | Path, models_dir: str 
     state = {f"model.{k}": v for k, v in load_checkpoint(run_dir / "model.pt").items()}
     save_atomic(state, models_dir / "model.pt")
     atomic_write_text(models_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2))
-    for path in sorted((run_dir / "mask").glob("mask*")):
-        atomic_copy(path, models_dir / path.name)
+    for path in sorted((run_dir / "mask").glob("mask*")) + [run_dir / "geometry.json"]:
+        if path.is_file():
+            atomic_copy(path, models_dir / path.name)
     logger.info("bundle model written to %s", models_dir)
     return results
 
@@ -216,20 +217,29 @@ def load_bundle_network(
 ) -> BundleNetwork:
     """Rebuild the network from ``models_dir/experiment.json`` (and load ``model.pt`` when ``weights``).
 
-    Without weights (e.g. to verify the network's input/output shapes) a mask of ``shape`` (default the
-    experiment's spatial size) stands in. ``precision`` as in :class:`BundleNetwork`.
+    ``models_dir`` may also be a ``semunet-monai train`` run folder (``config.yaml`` + ``model.pt``, whose keys have
+    no ``model.`` prefix). Without weights (e.g. to verify the network's input/output shapes) a mask of ``shape``
+    (default the experiment's spatial size) stands in. ``precision`` as in :class:`BundleNetwork`.
     """
     models_dir = Path(models_dir)
     cfg_path = models_dir / CONFIG_NAME
-    config = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path)) if cfg_path.is_file() else None
-    if config is None:
-        if weights:
-            raise ValueError(
-                f"{cfg_path}: not found; train the bundle first (python -m monai.bundle run training ...)."
-            )
+    run_cfg = models_dir / "config.yaml"
+    if cfg_path.is_file():
+        config = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
+    elif run_cfg.is_file():
+        import yaml
+
+        config = config_from_dict(yaml.safe_load(run_cfg.read_text()), source=str(run_cfg))
+    elif weights:
+        raise ValueError(f"{cfg_path}: not found; train the bundle first (python -m monai.bundle run training ...).")
+    else:
         config = load_config("cpu")
     state = load_checkpoint(models_dir / "model.pt") if weights else None
-    mask = state["model.operator.mask"] if state is not None else None
+    if state is not None and not any(k.startswith("model.") for k in state):  # a run folder's SemuNet keys
+        state = {f"model.{k}": v for k, v in state.items()}
+    mask = state.get("model.operator.mask") if state is not None else None
+    if state is not None and mask is None:
+        raise ValueError(f"{models_dir / 'model.pt'}: no fixed mask in the state dict (was training finished?).")
     size = tuple(mask.shape) if mask is not None else (shape or (config.data.spatial_size,) * 2)
     model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, size)
     if model.sampler is not None:
@@ -238,72 +248,3 @@ def load_bundle_network(
     if state is not None:
         network.load_state_dict(state)
     return network
-
-
-def inference_inputs(
-    input_dir: str | None = None,
-    input_list: str | None = None,
-    output_dir: str = "eval",
-    kind: str = "image",
-    postfixes: tuple[str, ...] = ("seg", "recon"),
-) -> list[dict[str, str]]:
-    """The scans to run inference on, with every output checked before anything runs.
-
-    Paths come from a folder (``input_dir``: its ``.nii``/``.nii.gz`` scans and ``.h5``/``.npy`` k-space files) or a
-    text file (``input_list``: one path per line, ``#`` comments allowed); they are never handed to MONAI's config
-    parser, so a file name that begins with ``$``, ``@`` or ``%`` stays a literal path.
-
-    Args:
-        kind: ``"image"`` returns the NIfTI scans as ``[{"image": path}]``; ``"kspace"`` returns the k-space files
-            as ``[{"kspace": path, "stem": name}]``. Both kinds are validated together either way.
-
-    Raises ``ValueError`` naming the file for: no input given, a missing folder, list or scan, an unsupported file
-    type, two inputs that would write the same output name, and an output that would leave ``output_dir`` or
-    overwrite an input.
-    """
-    from .bundle_kspace import KSPACE_SUFFIXES
-
-    if kind not in ("image", "kspace"):
-        raise ValueError(f"argument 'kind' must be 'image' or 'kspace', got {kind!r}.")
-    suffixes = INPUT_SUFFIXES + KSPACE_SUFFIXES
-    if (input_dir is None) == (input_list is None):
-        raise ValueError("give exactly one of 'input_dir' (a folder of scans) or 'input_list' (a text file).")
-    if input_dir is not None:
-        folder = Path(input_dir)
-        if not folder.is_dir():
-            raise ValueError(f"input_dir {folder}: not a folder.")
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
-        if not paths:
-            raise ValueError(f"input_dir {folder}: no .nii, .nii.gz, .h5 or .npy files found.")
-    else:
-        listing = Path(str(input_list))
-        if not listing.is_file():
-            raise ValueError(f"input_list {listing}: file not found.")
-        lines = [ln.strip() for ln in listing.read_text().splitlines()]
-        paths = [
-            Path(ln) if Path(ln).is_absolute() else listing.parent / ln for ln in lines if ln and not ln.startswith("#")
-        ]
-        if not paths:
-            raise ValueError(f"input_list {listing}: lists no scans.")
-    out = Path(output_dir).resolve()
-    inputs = {p.resolve() for p in paths}
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        if not path.is_file():
-            raise ValueError(f"{path}: scan not found.")
-        if not path.name.lower().endswith(suffixes):
-            raise ValueError(f"{path}: unsupported file type; expected .nii, .nii.gz (images), .h5 or .npy (k-space).")
-        for postfix in postfixes:
-            target = (out / f"{strip_suffix(path.name)}_{postfix}.nii.gz").resolve()
-            if not target.is_relative_to(out):
-                raise ValueError(f"{path}: its output {target} would be written outside output_dir {out}.")
-            if target in inputs:
-                raise ValueError(f"{path}: its output {target} would overwrite an input scan.")
-            if target in seen:
-                raise ValueError(f"{path} and {seen[target]} would both write {target}; rename one of them.")
-            seen[target] = path
-    if kind == "image":
-        return [{Keys.IMAGE: str(p)} for p in paths if p.name.lower().endswith(INPUT_SUFFIXES)]
-    return [
-        {Keys.KSPACE: str(p), "stem": strip_suffix(p.name)} for p in paths if p.name.lower().endswith(KSPACE_SUFFIXES)
-    ]

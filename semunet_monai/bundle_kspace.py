@@ -83,23 +83,33 @@ def check_sampling(kspace: np.ndarray, file_mask: np.ndarray | None, learned: np
 
 
 def _save(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     img = nib.Nifti1Image(array, np.eye(4))
     img.set_qform(np.eye(4), code=0)
     atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
 
 
 @torch.no_grad()
-def infer_kspace(network: torch.nn.Module, items: list[dict], output_dir: str | Path, batch_size: int = 8) -> list:
-    """Reconstruct and segment each k-space file; writes ``<stem>_recon.nii.gz`` and ``<stem>_seg.nii.gz``.
+def infer_kspace(
+    network: torch.nn.Module,
+    items: list[dict],
+    output_dir: str | Path,
+    batch_size: int = 8,
+    label_values: list[int] | None = None,
+) -> list:
+    """Reconstruct and segment each k-space file; writes the item's ``recon_file`` and ``seg_file`` when given, else
+    ``<output_dir>/<stem>_recon.nii.gz`` and ``<stem>_seg.nii.gz``.
 
-    The zero-filled magnitude of each volume is scaled so its 99.5th percentile is 1, as training scaled the fully
-    sampled images (an approximation: the zero-filled image's percentile sits a little off the full image's).
+    Units: k-space has no reference intensity scale. The zero-filled magnitude of each volume is divided by its
+    99.5th percentile before the networks (as training scaled the fully sampled images; the zero-filled image's
+    percentile sits a little off the full image's), and the reconstruction is multiplied back by it, so it is in
+    the units of the k-space's own inverse FFT (centered, orthonormal). ``label_values`` as in
+    :func:`semunet_monai.inference.pipeline.postprocessing`.
     """
     model = network.model if hasattr(network, "model") else network
     learned = model.operator.mask.bool().cpu().numpy()
     device = model.operator.mask.device
     out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for item in items:
         path = Path(item["kspace"])
@@ -110,7 +120,8 @@ def infer_kspace(network: torch.nn.Module, items: list[dict], output_dir: str | 
         scale = float(
             torch.quantile(zero_filled.flatten().float().cpu()[:: max(1, zero_filled.numel() // 2**20)], 0.995)
         )
-        k = k / max(scale, 1e-12)
+        scale = max(scale, 1e-12)
+        k = k / scale
         recon, seg = [], []
         precision = resolve_precision(getattr(network, "precision", "fp32"), device, "precision")
         for start in range(0, k.shape[0], batch_size):
@@ -118,13 +129,15 @@ def infer_kspace(network: torch.nn.Module, items: list[dict], output_dir: str | 
                 out = model.forward_kspace(k[start : start + batch_size])
             recon.append(model.magnitude(out.recon).float().cpu())
             seg.append(out.seg.argmax(dim=1, keepdim=True).cpu() if out.seg is not None else None)
-        stem = item["stem"]
-        recon_vol = torch.cat(recon)[:, 0].permute(1, 2, 0).numpy().astype(np.float32)
-        _save(recon_vol, out_dir / f"{stem}_recon.nii.gz")
-        written.append(out_dir / f"{stem}_recon.nii.gz")
+        recon_path = Path(item.get("recon_file") or out_dir / f"{item['stem']}_recon.nii.gz")
+        seg_path = Path(item.get("seg_file") or out_dir / f"{item['stem']}_seg.nii.gz")
+        recon_vol = (torch.cat(recon)[:, 0].permute(1, 2, 0).numpy() * scale).astype(np.float32)
+        _save(recon_vol, recon_path)
+        written.append(recon_path)
         if seg[0] is not None:
-            seg_vol = torch.cat(seg)[:, 0].permute(1, 2, 0).numpy().astype(np.uint8)
-            _save(seg_vol, out_dir / f"{stem}_seg.nii.gz")
-            written.append(out_dir / f"{stem}_seg.nii.gz")
+            seg_vol = torch.cat(seg)[:, 0].permute(1, 2, 0).numpy()
+            seg_vol = (np.asarray(label_values)[seg_vol] if label_values is not None else seg_vol).astype(np.uint8)
+            _save(seg_vol, seg_path)
+            written.append(seg_path)
         logger.info("%s: %d slices reconstructed and segmented", path, kspace.shape[0])
     return written

@@ -56,6 +56,16 @@ class LabelScheme:
         keys = sorted(self.mapping)
         return keys, [self.mapping[k] for k in keys]
 
+    def raw_values(self) -> list[int]:
+        """For each class index, the raw label value that stands for it in written label maps: the lowest raw value
+        mapping to it (MRBrainS paper7: 0, 1, 2, 3, 5, 6, 7, 8; a class no raw value maps to keeps its index)."""
+        found: dict[int, int] = {}
+        for raw in sorted(self.mapping):
+            cls = self.mapping[raw]
+            if cls != IGNORE_INDEX:
+                found.setdefault(cls, raw)
+        return [found.get(c, c) for c in range(self.num_classes)]
+
     def merge_lut(self, other: str | LabelScheme = "tissue3") -> list[int] | None:
         """The lookup table class -> ``other``'s class when every raw value of one class of this scheme falls in one
         class of ``other`` (``paper7`` -> ``tissue3``: cortical GM and basal ganglia -> GM, ...); None otherwise."""

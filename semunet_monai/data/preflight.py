@@ -23,7 +23,7 @@ from .labels import LabelScheme, get_label_scheme
 from .layouts import SUBJECT, discover
 from .readers import SimpleITKReader
 
-__all__ = ["Finding", "PreflightReport", "check_items", "check_data", "read_volume"]
+__all__ = ["Finding", "PreflightReport", "UnreadableError", "check_items", "check_data", "read_volume"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,14 @@ class PreflightReport:
             raise ValueError(f"the dataset failed its preflight check ({len(self.errors)} error(s)):\n{lines}")
 
 
-class _Unreadable(Exception):
-    pass
+class UnreadableError(Exception):
+    """A file that cannot be read as what it claims to be (the message says why)."""
 
 
 def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """Read an image read-only and verify its container: returns ``(array, affine, info)``.
 
-    ``info`` has ``spacing`` and, for NIfTI, ``qform_code``/``sform_code``. Raises ``_Unreadable`` with the reason.
+    ``info`` has ``spacing`` and, for NIfTI, ``qform_code``/``sform_code``. Raises ``UnreadableError`` with the reason.
     """
     path = Path(path)
     name = path.name.lower()
@@ -85,29 +85,29 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
             if name.endswith(".gz"):
                 raw = gzip.decompress(raw)  # reads the whole stream: CRC and length are verified
         except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as err:
-            raise _Unreadable(f"corrupt or truncated gzip stream ({type(err).__name__}: {err}).") from err
+            raise UnreadableError(f"corrupt or truncated gzip stream ({type(err).__name__}: {err}).") from err
         try:
             img = nib.Nifti1Image.from_bytes(raw)
         except Exception as err:  # nibabel raises several types for non-NIfTI bytes
-            raise _Unreadable(f"not a NIfTI-1 image ({type(err).__name__}: {str(err)[:160]}).") from err
+            raise UnreadableError(f"not a NIfTI-1 image ({type(err).__name__}: {str(err)[:160]}).") from err
         try:
             array = np.asanyarray(img.dataobj)
         except Exception as err:  # truncated data blocks raise from the array proxy
-            raise _Unreadable(f"image data could not be read ({type(err).__name__}: {str(err)[:160]}).") from err
+            raise UnreadableError(f"image data could not be read ({type(err).__name__}: {str(err)[:160]}).") from err
         info = {
             "spacing": tuple(float(z) for z in img.header.get_zooms()[:3]),
             "qform_code": int(img.header["qform_code"]),
             "sform_code": int(img.header["sform_code"]),
         }
         return array, img.affine, info
-    if name.endswith((".mhd", ".mha", ".nrrd")):
+    if name.endswith((".mhd", ".mha", ".nrrd")) or path.is_dir():
         try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError as err:
-            raise _Unreadable(f"SimpleITK could not read it ({str(err).strip()[:160]}).") from err
+            image = SimpleITKReader().read(path)
+        except (RuntimeError, ValueError) as err:
+            raise UnreadableError(f"SimpleITK could not read it ({str(err).strip()[:160]}).") from err
         array = sitk.GetArrayFromImage(image).T
         return array, SimpleITKReader.affine(image), {"spacing": tuple(float(s) for s in image.GetSpacing())}
-    raise _Unreadable("unsupported file type: expected .nii, .nii.gz or .mhd.")
+    raise UnreadableError("unsupported file type: expected .nii, .nii.gz, .mhd, .mha, .nrrd or a DICOM series folder.")
 
 
 def _check_image(path: str, array: np.ndarray, report: PreflightReport) -> None:
@@ -164,7 +164,7 @@ def check_items(items: list[dict], label_scheme: str | LabelScheme = "raw", sour
                 continue
             try:
                 array, affine, info = read_volume(path)
-            except _Unreadable as err:
+            except UnreadableError as err:
                 report.findings.append(Finding("error", str(path), str(err)))
                 continue
             if array.ndim != 3:

@@ -1,6 +1,8 @@
-"""A MONAI ImageReader backed by SimpleITK, for MetaImage (.mhd/.mha) volumes such as the MRBrainS13 release.
+"""A MONAI ImageReader backed by SimpleITK, for MetaImage (.mhd/.mha) volumes such as the MRBrainS13 release, NRRD,
+and DICOM series (a folder of one series' slice files, read through SimpleITK's GDCM).
 
-MONAI's own ITKReader needs the ``itk`` package; the project's design names SimpleITK, which MONAI has no reader for.
+MONAI's own ITKReader needs the ``itk`` package and its PydicomReader needs pydicom (MONAI Label pins ``pydicom<3``);
+the project's design names SimpleITK, which MONAI has no reader for, and SimpleITK reads DICOM with no new dependency.
 """
 
 from __future__ import annotations
@@ -40,13 +42,25 @@ class SimpleITKReader(ImageReader):
         self.dtype = dtype
 
     def verify_suffix(self, filename: Sequence[str | Path] | str | Path) -> bool:
-        return all(_suffix(f) in self.suffixes for f in ensure_tuple(filename))
+        return all(_suffix(f) in self.suffixes or Path(f).is_dir() for f in ensure_tuple(filename))
+
+    @staticmethod
+    def read_series(folder: str | Path) -> sitk.Image:
+        """The DICOM series in ``folder`` (exactly one), slices sorted by position."""
+        reader = sitk.ImageSeriesReader()
+        ids = reader.GetGDCMSeriesIDs(str(folder))
+        if not ids:
+            raise ValueError(f"{folder}: no DICOM series found in the folder.")
+        if len(ids) > 1:
+            raise ValueError(f"{folder}: holds {len(ids)} DICOM series; give the folder of one series.")
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), ids[0]))
+        return reader.Execute()
 
     def read(self, data: Sequence[str | Path] | str | Path, **kwargs) -> list[sitk.Image] | sitk.Image:
         images = []
         for name in ensure_tuple(data):
             try:
-                images.append(sitk.ReadImage(str(name)))
+                images.append(self.read_series(name) if Path(name).is_dir() else sitk.ReadImage(str(name)))
             except RuntimeError as err:  # SimpleITK raises RuntimeError for unreadable files
                 raise ValueError(
                     f"{name}: SimpleITK could not read it as an image ({str(err).strip()[:200]})."

@@ -16,6 +16,7 @@ from ..data.dataset import SliceDataset, make_slice_dataset, split_subjects, vol
 from ..data.labels import get_label_scheme
 from ..data.layouts import SUBJECT, detect_layout, discover
 from ..data.preflight import check_items
+from ..keys import Keys
 from .distributed import is_main, main_first
 
 __all__ = ["RunData", "resolve_device", "demo_shape", "demo_root", "ensure_demo_dataset", "prepare_data"]
@@ -24,10 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 class RunData:
-    """The split datasets of a run and what describes them."""
+    """The split datasets of a run and what describes them (``train_images``: the training scans' paths)."""
 
-    def __init__(self, train: SliceDataset, val: SliceDataset, test: SliceDataset, split: dict, scheme: Any) -> None:
+    def __init__(
+        self,
+        train: SliceDataset,
+        val: SliceDataset,
+        test: SliceDataset,
+        split: dict,
+        scheme: Any,
+        train_images: list[str] | None = None,
+    ) -> None:
         self.train, self.val, self.test, self.split, self.scheme = train, val, test, split, scheme
+        self.train_images = list(train_images or [])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,4 +147,5 @@ def prepare_data(config: ExperimentConfig) -> RunData:
         split["val"] or split["test"],
         split["test"] or "none",
     )
-    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme)
+    train_images = [str(it[Keys.IMAGE]) for it in items if it[SUBJECT] in split["train"]]
+    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, train_images)

@@ -228,6 +228,13 @@ def _finish(
     if not all_finite(model):
         raise NonFiniteLossError("the final weights are not finite; model.pt was not written.")
     save_atomic(model.state_dict(), run_dir / "model.pt")
+    if (
+        data.train_images and model.operator.mask is not None
+    ):  # the geometry inference brings new scans to (semunet_monai.inference.model)
+        from ..inference.model import training_geometry, write_geometry
+
+        matrix = tuple(int(s) for s in model.operator.mask.shape)
+        write_geometry(training_geometry(data.train_images[0], matrix, config.data.modality), run_dir)
     if model.sampler is None and model.operator.mask is not None and t.method != "fullysampled":
         method = "sampnet" if "sampler" in method_uses(t.method) else f"fixed:{config.sampling.mask_kind}"
         save_mask(

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from semunet_monai.bundle import BundleNetwork, inference_inputs
+from semunet_monai.bundle import BundleNetwork
 from semunet_monai.bundle_kspace import check_sampling, infer_kspace, read_kspace
+from semunet_monai.inference import select_inputs
 from semunet_monai.kspace import fft2c
 from semunet_monai.networks import ReconNet, SegNet, SemuNet
 from semunet_monai.sampling import make_mask
@@ -33,9 +34,10 @@ def test_npy_and_h5_give_the_same_outputs_as_the_network(tmp_path):
     with h5py.File(tmp_path / "in" / "b.h5", "w") as f:
         f["kspace"] = k
         f["mask"] = mask.astype(np.uint8)
-    items = inference_inputs(str(tmp_path / "in"), None, str(tmp_path / "out"), kind="kspace")
+    selection = select_inputs([tmp_path / "in"], tmp_path / "out")
+    assert [s.kind for s in selection.scans] == ["kspace", "kspace"] and selection.skipped == []
+    items = [{"kspace": str(s.path), "stem": s.path.stem} for s in selection.scans]
     assert [i["stem"] for i in items] == ["a", "b"]
-    assert inference_inputs(str(tmp_path / "in"), None, str(tmp_path / "out"), kind="image") == []
     network = _network(mask)
     infer_kspace(network, items, tmp_path / "out")
     a = np.asarray(nib.load(str(tmp_path / "out" / "a_seg.nii.gz")).dataobj)
@@ -54,7 +56,8 @@ def test_npy_and_h5_give_the_same_outputs_as_the_network(tmp_path):
         out = network.model.forward_kspace(kt / scale)
     expected_seg = out.seg.argmax(1)[:, ...].permute(1, 2, 0).numpy()
     assert np.mean(expected_seg == a) > 0.99
-    np.testing.assert_allclose(recon, out.recon[:, 0].permute(1, 2, 0).numpy(), atol=2e-3)
+    # written in the units of the k-space's own inverse FFT: the network's output times the scale it divided by
+    np.testing.assert_allclose(recon, out.recon[:, 0].permute(1, 2, 0).numpy() * scale, atol=2e-3 * scale)
 
 
 def test_sampling_pattern_must_match_the_learned_mask(tmp_path):

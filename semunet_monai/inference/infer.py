@@ -1,0 +1,218 @@
+"""Inference on new scans, end to end: ``semunet-monai infer`` and the bundle's ``inference.json`` both go through
+:func:`prepare_inputs` (selection, output paths, every scan read once) and the MONAI pipeline of
+:mod:`~semunet_monai.inference.pipeline`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .checks import check_scan
+from .inputs import Selection, select_inputs
+from .pipeline import RECON_FILE, SEG_FILE
+
+__all__ = ["prepare_inputs", "infer", "bundle_inputs", "one_line_errors", "dataset_label_values"]
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_inputs(
+    inputs: Sequence[str | Path],
+    output_dir: str | Path,
+    modality: str,
+    matrix: tuple[int, int],
+    pattern: str | None = None,
+    overwrite: bool = False,
+) -> tuple[list[dict], list[dict], Selection]:
+    """Select the scans, check every one of them, and return ``(image_items, kspace_items, selection)``.
+
+    Image items are ``{"image", "recon_file", "seg_file"}``; k-space items ``{"kspace", "recon_file", "seg_file"}``
+    (their sampling is checked against the mask when they are read). Each skipped file is logged in one line.
+    """
+    from ..bundle_kspace import read_kspace
+
+    selection = select_inputs(inputs, output_dir, modality=modality, pattern=pattern, overwrite=overwrite)
+    for path, reason in selection.skipped:
+        logger.info("skipped %s: %s", path, reason)
+    images, kspaces = [], []
+    for scan in selection.scans:
+        item = {RECON_FILE: str(scan.outputs["recon"]), SEG_FILE: str(scan.outputs["seg"])}
+        if scan.kind == "kspace":
+            kspace, file_mask = read_kspace(scan.path)
+            if kspace.shape[-2:] != tuple(matrix):
+                raise ValueError(
+                    f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
+                    f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size."
+                )
+            kspaces.append({"kspace": str(scan.path), **item})
+        else:
+            check_scan(scan.path)
+            images.append({"image": str(scan.path), **item})
+    return images, kspaces, selection
+
+
+def infer(
+    model: str | Path,
+    inputs: Sequence[str | Path],
+    output_dir: str | Path,
+    pattern: str | None = None,
+    fit: str | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    progress: bool = True,
+    dataset_labels: bool = False,
+) -> dict:
+    """Reconstruct and segment every selected scan of ``inputs`` with the model in ``model`` (a training run folder
+    or a bundle); writes ``<scan>_recon.nii.gz`` (the scan's units) and ``<scan>_seg.nii.gz`` (labels of the
+    training scheme) on the scan's grid. Returns a summary: inputs, outputs, skipped files, seconds per volume.
+
+    Args:
+        fit: ``"resample"`` or ``"resize"`` (see :mod:`~semunet_monai.inference.pipeline`); None picks ``resample``
+            when the model records its training spacing, else ``resize``.
+        dataset_labels: write the dataset's label values (MRBrainS 1-8) instead of class indices (0-7, the
+            order of the bundle's ``label_classes``).
+    """
+    from ..bundle import BundleNetwork
+    from ..bundle_kspace import infer_kspace
+    from ..data.labels import get_label_scheme
+    from ..engines.rundata import resolve_device
+    from .model import load_trained
+    from .pipeline import run_inference
+
+    device_ = resolve_device(device)
+    trained = load_trained(model, device_)
+    fit = fit or ("resample" if trained.spacing is not None else "resize")
+    if fit == "resample" and trained.spacing is None:
+        raise ValueError(
+            f"--fit resample: {trained.source} records no training spacing (geometry.json); use --fit resize."
+        )
+    images, kspaces, selection = prepare_inputs(
+        inputs, output_dir, trained.modality, trained.matrix, pattern=pattern, overwrite=overwrite
+    )
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    scheme = get_label_scheme(trained.config.data.label_scheme)
+    num_classes = scheme.num_classes
+    network = BundleNetwork(trained.model, outputs="stacked", precision=precision)
+    summary = {"model": str(trained.source), "fit": fit, "inputs": [], "outputs": [], "skipped": len(selection.skipped)}
+    seconds = 0.0
+    if images:
+        with torch.no_grad():
+            timing = run_inference(
+                network,
+                images,
+                trained.matrix,
+                num_classes,
+                trained.spacing,
+                fit,
+                device_,
+                progress=progress,
+                label_values=scheme.raw_values() if dataset_labels else None,
+            )
+        seconds += timing["seconds"]
+    if kspaces:
+        import time
+
+        start = time.perf_counter()
+        infer_kspace(network, kspaces, output_dir, label_values=scheme.raw_values() if dataset_labels else None)
+        seconds += time.perf_counter() - start
+    for item in images + kspaces:
+        summary["inputs"].append(item.get("image") or item.get("kspace"))
+        summary["outputs"] += [item[RECON_FILE], item[SEG_FILE]]
+    n = len(summary["inputs"])
+    summary["seconds_per_volume"] = seconds / max(1, n)
+    logger.info(
+        "infer: %d scan(s) in, %d file(s) written to %s, %d skipped, %.2f s per volume (fit: %s)",
+        n,
+        len(summary["outputs"]),
+        output_dir,
+        summary["skipped"],
+        summary["seconds_per_volume"],
+        fit,
+    )
+    return summary
+
+
+def dataset_label_values(models_dir: str | Path) -> list[int]:
+    """The dataset label value of each class of a bundle's (or run folder's) label scheme (see
+    :meth:`~semunet_monai.data.labels.LabelScheme.raw_values`)."""
+    import json
+
+    import yaml
+
+    from ..config import config_from_dict
+    from ..data.labels import get_label_scheme
+
+    home = Path(models_dir)
+    path = home / "experiment.json" if (home / "experiment.json").is_file() else home / "config.yaml"
+    raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    return get_label_scheme(config_from_dict(raw, source=str(path)).data.label_scheme).raw_values()
+
+
+def one_line_errors(run, debug: bool = False):
+    """Run ``run()``; an expected failure (``ValueError``: bad input, setting or checkpoint) becomes one ERROR line
+    and ``SystemExit(1)`` unless ``debug``, when it propagates with its traceback. ``SystemExit`` passes through
+    MONAI's config machinery, which wraps every other exception in ``Failed to evaluate ConfigExpression``."""
+    if debug:
+        return run()
+    try:
+        return run()
+    except ValueError as err:
+        logger.error("%s", err)
+        raise SystemExit(1) from None
+
+
+def bundle_inputs(
+    models_dir: str | Path,
+    output_dir: str | Path,
+    input_dir: str | None = None,
+    input_list: str | None = None,
+    datalist: Sequence | None = None,
+    pattern: str | None = None,
+    overwrite: bool = False,
+    debug: bool = False,
+) -> dict[str, list[dict]]:
+    """The bundle's inputs: ``{"image": items, "kspace": items}`` from ``input_dir`` (a folder), ``input_list`` (a
+    list file) or ``datalist`` (model-zoo style: a list of paths, or of ``{"image": path}`` dictionaries), checked
+    as for ``semunet-monai infer``. Errors end the run in one line (see :func:`one_line_errors`)."""
+
+    def run() -> dict[str, list[dict]]:
+        import json
+
+        from ..config import config_from_dict
+
+        given = [x for x in (input_dir, input_list) if x]
+        if datalist is not None:
+            paths = datalist if isinstance(datalist, (list, tuple)) else [datalist]
+            for entry in paths:
+                if isinstance(entry, dict) and "image" in entry:
+                    given.append(str(entry["image"]))
+                elif isinstance(entry, (str, Path)):
+                    given.append(str(entry))
+                else:
+                    raise ValueError(
+                        f"datalist: expected a list of scan paths or of {{'image': path}} entries, got {entry!r}; "
+                        f"or use --input_dir FOLDER / --input_list FILE."
+                    )
+        if not given:
+            raise ValueError(
+                "no input: pass --input_dir FOLDER, --input_list FILE or --datalist \"['/path/scan.nii.gz']\"."
+            )
+        home = Path(models_dir)
+        cfg_path = home / "experiment.json"
+        if not cfg_path.is_file() or not (home / "model.pt").is_file():
+            raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
+        config = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
+        from ..engines.checkpoint import load_checkpoint
+
+        mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
+        images, kspaces, _ = prepare_inputs(
+            given, output_dir, config.data.modality, tuple(mask.shape), pattern=pattern, overwrite=overwrite
+        )
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        return {"image": images, "kspace": kspaces}
+
+    return one_line_errors(run, debug)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from semunet_monai.bundle import experiment
+
+
+def test_experiment_routes_flat_overrides():
+    c = experiment("tiny", dataset_dir="/data/x", device="cpu", method="baseline", rate=0.05, epochs=None)
+    assert c.data.root == "/data/x" and c.train.device == "cpu" and c.train.method == "baseline"
+    assert c.sampling.rate == 0.05 and c.train.epochs == 1  # None keeps the preset's value
+    with pytest.raises(ValueError, match="'epoch' is not known"):
+        experiment("tiny", epoch=3)
+
+
+def test_experiment_from_given_items_writes_a_fixed_split_datalist(tmp_path):
+    import json
+
+    train = [{"image": f"/data/a/{i}/T1.nii.gz", "label": f"/data/a/{i}/seg.nii.gz"} for i in (1, 2)]
+    val = [{"image": "/data/b/scan3.nii.gz", "label": "/data/b/scan3_seg.nii.gz"}]
+    c = experiment("tiny", train_items=train, val_items=val, datalist_path=str(tmp_path / "dl.json"), max_epochs=3)
+    sections = json.loads((tmp_path / "dl.json").read_text())
+    assert c.data.root == str(tmp_path / "dl.json") and c.train.epochs == 3
+    assert [e["subject"] for e in sections["training"]] == ["1_T1", "2_T1"]  # same names made unique by folder
+    assert [e["subject"] for e in sections["validation"]] == ["scan3"]
+    assert c.data.label_scheme == {i: i for i in range(8)}  # MONAI Label stores labels as class indices
+    with pytest.raises(ValueError, match="validation items"):
+        experiment("tiny", train_items=train, datalist_path=str(tmp_path / "x.json"))
