@@ -24,6 +24,7 @@ __all__ = ["build_parser", "main"]
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+_DEBUG = {"on": False}  # --debug: expected errors keep their traceback
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -166,15 +167,19 @@ def _run_demo_data(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 def _add_data_source(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="dataset folder or datalist .json")
+    src.add_argument("--data", "--dataset-dir", "--dataset_dir", help="dataset folder or datalist .json")
     src.add_argument("--demo", action="store_true", help="use the embedded demo dataset (generated on first use)")
 
 
 def _exit_code(run: Callable[[], object]) -> int:
-    """Run a command: 0 on success, 3 for a non-finite loss, 1 for bad settings, data or checkpoints (logged)."""
+    """Run a command: 0 on success, 3 for a non-finite loss, 1 for bad settings, data or checkpoints (one ERROR
+    line each; with ``--debug`` they propagate with their traceback)."""
     from .engines.checkpoint import CheckpointError
     from .engines.handlers import NonFiniteLossError
 
+    if _DEBUG["on"]:
+        run()
+        return 0
     try:
         run()
     except NonFiniteLossError as err:
@@ -211,8 +216,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset")
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
     p.add_argument("--epochs", type=int, help="epochs of the main phases")
-    p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases")
-    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--finetune-epochs", "--finetune_epochs", type=int, help="epochs of the fine-tuning phases")
+    p.add_argument("--batch-size", "--batch_size", type=int, help="batch size")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     _add_precision(p)
     p.add_argument("--seed", type=int, help="training seed")
@@ -256,7 +261,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--run", required=True, help="a finished training run folder")
-    p.add_argument("--data", required=True, help="dataset folder or datalist .json")
+    p.add_argument("--data", "--dataset-dir", "--dataset_dir", required=True, help="dataset folder or datalist .json")
     p.add_argument("--out", help="output stem, RUN/eval_<dataset name> if not given: writes .csv and .json")
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
     p.set_defaults(handler=_run_evaluate, subparser=p)
@@ -269,6 +274,56 @@ def _run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
     stem = Path(args.out) if args.out else Path(args.run) / f"eval_{Path(args.data).stem}"
     return _exit_code(lambda: evaluate_folder(args.run, args.data, stem, overwrite=args.overwrite))
+
+
+def _add_infer(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "infer",
+        help="reconstruct and segment new scans with a trained run or bundle",
+        description=(
+            "Run a trained model (a 'semunet-monai train' run folder or a bundle) on scans: files, folders (searched "
+            "recursively; only scans of the trained contrast are taken, and every skipped file is listed), DICOM "
+            "series folders, k-space files (.h5/.npy, sampled with the model's mask) or list files (.txt, one path "
+            "per line). Writes <scan>_recon.nii.gz (in the scan's intensity units) and <scan>_seg.nii.gz on the "
+            "scan's grid, in --out (sub-folders as in the input folder). Nothing is written over an input."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="run folder (config.yaml, model.pt) or bundle (models/)")
+    p.add_argument("--input", required=True, nargs="+", metavar="PATH", help="scans, folders or list files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--pattern", help="take the files of folders whose name matches this shell pattern, e.g. '*T1*'")
+    p.add_argument(
+        "--fit",
+        choices=("resample", "resize"),
+        help="how scans meet the trained matrix: resample to the training spacing then pad/crop (default where "
+        "the model records its spacing), or resize each slice into the matrix",
+    )
+    p.add_argument("--dataset-labels", action="store_true", help="write the dataset's label values, not class indices")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run (never inputs)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="network precision")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_infer, subparser=p)
+
+
+def _run_infer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .inference import infer
+
+    return _exit_code(
+        lambda: infer(
+            args.model,
+            args.input,
+            args.out,
+            pattern=args.pattern,
+            fit=args.fit,
+            overwrite=args.overwrite,
+            device=args.device,
+            precision=args.precision,
+            progress=not args.no_progress,
+            dataset_labels=args.dataset_labels,
+        )
+    )
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
@@ -307,7 +362,9 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
     p.add_argument("--rows", nargs="+", choices=GRID_ROWS, metavar="ROW", help=f"rows to train: {', '.join(GRID_ROWS)}")
     p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
-    p.add_argument("--finetune-epochs", type=int, help="epochs of the fine-tuning phases of every cell")
+    p.add_argument(
+        "--finetune-epochs", "--finetune_epochs", type=int, help="epochs of the fine-tuning phases of every cell"
+    )
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -343,8 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Task-driven fast MRI (SemuNet) on MONAI: command-line tools.",
         formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors too")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate, _add_reproduce):
+    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate, _add_infer, _add_reproduce):
         add(subparsers)
     return parser
 
@@ -354,5 +412,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    _DEBUG["on"] = bool(args.debug)
     handler: Handler = args.handler
     return handler(args, args.subparser)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -35,6 +36,10 @@ def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
     assert ("mean_dice" in results["mean"]) == has_seg
     assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "test_metrics.csv").is_file()
     assert (tmp_path / "run" / "mask" / "mask.npy").is_file() == (method != "fullysampled")
+    geometry = json.loads((tmp_path / "run" / "geometry.json").read_text())  # what inference resamples scans to
+    image = nib.load(str(next(demo_dir.rglob("T1.nii.gz"))))
+    assert geometry["matrix"] == [config.data.spatial_size] * 2 and geometry["modality"] == "T1"
+    np.testing.assert_allclose(geometry["spacing"], image.header.get_zooms()[:3], rtol=1e-5)
     _assert_frozen_modules_unchanged(method, tmp_path / "run")
 
 
