@@ -167,6 +167,7 @@ def run_inference(
     (``{"image", "recon_file", "seg_file"}``) with MONAI's SupervisedEvaluator; returns a summary."""
     from monai.data import DataLoader, Dataset
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     pre = preprocessing(matrix, spacing, fit)
     device = torch.device(device)
@@ -178,11 +179,13 @@ def run_inference(
         inferer=slice_inferer(matrix, 4 if device.type == "cpu" else 16),
         postprocessing=postprocessing(num_classes, pre, label_values=label_values),
     )
+    evaluator.logger.setLevel(logging.WARNING)  # the progress bar and the summary say what its INFO lines would
     bar = tqdm(total=len(items), desc="infer", unit="volume", disable=not progress)
     evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: bar.update(1))
     start = time.perf_counter()
     try:
-        evaluator.run()
+        with logging_redirect_tqdm():
+            evaluator.run()
     finally:
         bar.close()
     seconds = time.perf_counter() - start
