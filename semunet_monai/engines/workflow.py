@@ -19,6 +19,7 @@ from monai.handlers import TensorBoardStatsHandler, ValidationHandler
 from monai.utils import set_determinism
 from torch.utils.data.distributed import DistributedSampler
 
+from ..atomic import atomic_write_text
 from ..config import ExperimentConfig, config_from_dict
 from ..data.labels import IGNORE_INDEX
 from ..losses import JointLoss
@@ -101,20 +102,68 @@ def _saved_config(path: Path) -> dict | None:
 
 
 def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+# settings a resumed run may change: how long it trains (see _resume_plan), and how many threads it uses
+_RESUMABLE = {"epochs", "finetune_epochs", "threads"}
+
+
+def _phase_dir(run_dir: Path, index: int, phase) -> Path:
+    return run_dir / "phases" / f"{index}_{phase.name}"
+
+
+def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
+    """Check that ``config`` may continue the run saved in ``run_dir``; returns the indices of finished phases that
+    it extends (trained on past their saved end).
+
+    Only the training length may change. A phase that gets more epochs continues from its latest checkpoint,
+    whether it is in progress or finished, unless a later phase has started from its result (more stage-1 epochs
+    after the mask was frozen are refused). A phase that has started cannot be shortened. Raises ``ValueError``
+    naming each refused setting with its saved and requested values.
+    """
     path = run_dir / "config.yaml"
-    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    # compared as configurations, so that a folder written before train.precision (its train.amp) still resumes
-    saved = _saved_config(path) if path.is_file() else None
-    if path.is_file() and saved != config.to_dict():
-        new = config.to_dict()
-        differ = sorted(
-            f"{s}.{k}" for s in new for k in new[s] if saved is None or saved.get(s, {}).get(k) != new[s][k]
-        )
+    saved = _saved_config(path)
+    if saved is None:
+        raise ValueError(f"{path}: not a readable run configuration; use a new --out folder.")
+    new = config.to_dict()
+    changed = [
+        f"{section}.{key}: {saved.get(section, {}).get(key)!r} saved, {value!r} now"
+        for section in new
+        for key, value in new[section].items()
+        if saved.get(section, {}).get(key) != value and not (section == "train" and key in _RESUMABLE)
+    ]
+    if changed:
         raise ValueError(
-            f"{path}: this run folder holds a different configuration ({', '.join(differ) or 'unreadable'}); use a "
-            f"new --out folder, or resume with the same settings."
+            f"{path}: this run was trained with other settings ({'; '.join(changed)}); --resume may only change "
+            f"train.epochs and train.finetune_epochs (to train longer). Use a new --out folder for other settings."
         )
-    path.write_text(text)
+    phases = method_phases(config.train.method)
+    old_t, new_t = saved["train"], new["train"]
+    started = [
+        (_phase_dir(run_dir, i, p) / "latest.pt").is_file() or (_phase_dir(run_dir, i, p) / "final.pt").is_file()
+        for i, p in enumerate(phases)
+    ]
+    extend = set()
+    for i, phase in enumerate(phases):
+        before = phase.num_epochs(old_t["epochs"], old_t["finetune_epochs"])
+        after = phase.num_epochs(new_t["epochs"], new_t["finetune_epochs"])
+        knob = "train.epochs + train.finetune_epochs" if phase.length == "total" else f"train.{phase.length}"
+        if after < before and started[i]:
+            raise ValueError(
+                f"{knob}: phase {phase.name!r} of this run was set to {before} epochs and has started; it cannot be "
+                f"shortened to {after}. Use a new --out folder."
+            )
+        if after > before and any(started[i + 1 :]):
+            later = phases[started.index(True, i + 1)].name
+            raise ValueError(
+                f"{knob}: phase {phase.name!r} finished its {before} epochs and phase {later!r} has started from its "
+                f"result{' (the learned mask is frozen)' if phases[i + 1].freeze_mask else ''}; it cannot get "
+                f"{after} epochs now. Use a new --out folder, or give more epochs to the phase in progress."
+            )
+        if after > before and (_phase_dir(run_dir, i, phase) / "final.pt").is_file():
+            extend.add(i)
+    return extend
 
 
 def train(
@@ -136,6 +185,8 @@ def train(
     t = config.train
     phases = method_phases(t.method)
 
+    extend: set[int] = set()  # finished phases this resumed run trains further
+
     def check_run_dir() -> None:
         if run_dir.exists() and any(run_dir.iterdir()) and not resume:
             raise ValueError(
@@ -143,7 +194,7 @@ def train(
                 "or choose another folder."
             )
         if resume and (run_dir / "config.yaml").is_file():
-            _write_config(config, run_dir)  # only compares: a changed configuration is refused before any work
+            extend.update(_resume_plan(config, run_dir))  # a refused change stops here, before any work
 
     check_settings(config)
     main_first(check_run_dir)  # rank 0 checks; its errors reach every rank
@@ -176,10 +227,12 @@ def train(
                 mask = model.freeze_mask()
                 logger.info("froze the learned mask: %d of %d samples", int(mask.sum()), mask.numel())
             final_path = phase_dir / "final.pt"
-            if resume and final_path.is_file():
+            if resume and final_path.is_file() and index not in extend:
                 model.load_state_dict(load_checkpoint(final_path)["network"])
                 logger.info("phase %s already finished: loaded %s", phase.name, final_path)
                 continue
+            if index in extend:
+                logger.info("phase %s: more epochs requested, continuing it from its latest checkpoint", phase.name)
             _run_phase(
                 config,
                 phase,

@@ -63,7 +63,7 @@ def training_geometry(image_path: str | Path, matrix: tuple[int, int], modality:
         [
             LoadImage(reader=SimpleITKReader(), image_only=True),
             EnsureChannelFirst(channel_dim="no_channel"),
-            Orientation("RAS"),
+            Orientation("RAS", labels=None),
         ]
     )(str(image_path))
     spacing = [round(float(s), 6) for s in image.pixdim[:3]]

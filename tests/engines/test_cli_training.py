@@ -86,3 +86,36 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(demo_dir, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_with_more_epochs_extends_the_run_and_refuses_what_cannot_be_extended(demo_dir, tmp_path):
+    """A finished 1 + 1 epoch run: --resume --finetune-epochs 3 continues the last phase to epoch 3; then
+    --resume --epochs 2 is refused (stage 2 started from the frozen mask), as is another setting, naming it."""
+    from semunet_monai.config import load_config
+    from semunet_monai.engines.workflow import train
+
+    config = _write_config(tmp_path / "c.yaml", demo_dir)
+    run = tmp_path / "run"
+    overrides = {
+        "data": {"demo_dir": str(demo_dir)},
+        "train": {"threads": 1, "method": "semunet", "epochs": 1, "finetune_epochs": 1},
+    }
+    train(load_config("tiny", overrides=overrides), run, progress=False)
+    common = ["train", "--demo", "--preset", "tiny", "--method", "semunet", "--config", str(config), "--no-progress"]
+    common += ["--out", str(run), "--resume", "--epochs", "1"]
+    cmd, env = _cli([*common, "--finetune-epochs", "3"])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = load_checkpoint(run / "phases" / "1_finetune" / "latest.pt")
+    assert state["meta"]["epoch"] == 3 and state["trainer"]["max_epochs"] == 3
+    assert "finetune_epochs: 3" in (run / "config.yaml").read_text()
+
+    cmd, env = _cli([*common[:-1], "2", "--finetune-epochs", "3"])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "train.epochs: phase 'joint' finished its 1 epochs and phase 'finetune' has started" in proc.stderr
+    assert "learned mask is frozen" in proc.stderr and "Traceback" not in proc.stderr
+
+    cmd, env = _cli([*common, "--finetune-epochs", "3", "--rate", "0.2"])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "sampling.rate: 0.1 saved, 0.2 now" in proc.stderr
