@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import locale
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -83,6 +85,7 @@ def test_a_dicom_series_folder_is_read_through_simpleitk(identity_run, tmp_path)
     series.mkdir(parents=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    saved_locale = locale.setlocale(locale.LC_ALL)  # GDCM's DICOM writer sets the process locale to "C" (ASCII)
     for k in range(image.GetDepth()):
         piece = image[:, :, k]
         for tag, value in (
@@ -95,7 +98,9 @@ def test_a_dicom_series_folder_is_read_through_simpleitk(identity_run, tmp_path)
             piece.SetMetaData(tag, value)
         writer.SetFileName(str(series / f"slice{k:03d}.dcm"))
         writer.Execute(piece)
+    locale.setlocale(locale.LC_ALL, saved_locale)
     summary = infer(identity_run, [tmp_path / "dicom"], tmp_path / "out", progress=False)
+    assert locale.setlocale(locale.LC_ALL) == saved_locale  # reading leaves the locale alone
     assert summary["inputs"] == [str(series)]
     recon, _ = _load(tmp_path / "out" / "series1_recon.nii.gz")
     assert recon.shape == volume.shape
