@@ -58,7 +58,8 @@ def experiment(
             and ``validate#dataset#data``). They are written to ``datalist_path`` as a datalist whose sections fix
             the split; their labels are taken as class indices already (identity label mapping).
         datalist_path: where that datalist goes.
-        max_epochs: MONAI Label's ``train#trainer#max_epochs``; sets the epochs of the main phases.
+        max_epochs: MONAI Label's ``train#trainer#max_epochs``: the epochs of the whole run, split between the main
+            and the fine-tuning phases in the preset's proportion (at least 1 main epoch; 1 gives no fine-tuning).
         overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
             ``batch_size``, ``lr``, ``seed``, ``val_every``, ``precision`` (train); ``rate``, ``mask_kind``,
             ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model).
@@ -92,7 +93,12 @@ def experiment(
     if dataset_dir is not None:
         nested["data"]["root"] = str(dataset_dir)
     if max_epochs is not None:
-        nested["train"]["epochs"] = int(max_epochs)
+        total = int(max_epochs)
+        if total < 1:
+            raise ValueError(f"max_epochs (train#trainer#max_epochs) must be at least 1, got {max_epochs!r}.")
+        base = load_config(preset, config_file, {"train": dict(nested["train"])}).train
+        main = min(total, max(1, round(total * base.epochs / (base.epochs + base.finetune_epochs))))
+        nested["train"]["epochs"], nested["train"]["finetune_epochs"] = main, total - main
     if train_items:
         if not val_items:
             raise ValueError("bundle training from given items needs validation items too (validate#dataset#data).")

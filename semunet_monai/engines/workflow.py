@@ -86,9 +86,13 @@ def check_settings(config: ExperimentConfig) -> None:
         resolve_features(m.features)
     except ValueError as err:
         raise ValueError(f"model.features: {err}") from None
-    for key in ("epochs", "finetune_epochs", "batch_size", "val_every"):
+    for key in ("epochs", "batch_size", "val_every"):
         if getattr(config.train, key) < 1:
             raise ValueError(f"train.{key} must be at least 1, got {getattr(config.train, key)}.")
+    if config.train.finetune_epochs < 0:
+        raise ValueError(
+            f"train.finetune_epochs must be 0 (no fine-tuning) or more, got {config.train.finetune_epochs}."
+        )
     if not config.train.lr > 0 or not s.mask_lr > 0:
         raise ValueError(f"train.lr and sampling.mask_lr must be positive, got {config.train.lr} and {s.mask_lr}.")
 
@@ -316,6 +320,9 @@ def _run_phase(
 ):
     t = config.train
     epochs = phase.num_epochs(t.epochs, t.finetune_epochs)
+    if epochs == 0:  # train.finetune_epochs: 0 skips fine-tuning (its mask is still frozen before it)
+        logger.info("phase %d (%s): 0 epochs, skipped", index, phase.name)
+        return
     set_trainable(model, phase)
     optimizer = build_optimizer(model, phase, config)
     sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)

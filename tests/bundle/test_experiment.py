@@ -20,9 +20,18 @@ def test_experiment_from_given_items_writes_a_fixed_split_datalist(tmp_path):
     val = [{"image": "/data/b/scan3.nii.gz", "label": "/data/b/scan3_seg.nii.gz"}]
     c = experiment("tiny", train_items=train, val_items=val, datalist_path=str(tmp_path / "dl.json"), max_epochs=3)
     sections = json.loads((tmp_path / "dl.json").read_text())
-    assert c.data.root == str(tmp_path / "dl.json") and c.train.epochs == 3
+    assert c.data.root == str(tmp_path / "dl.json") and (c.train.epochs, c.train.finetune_epochs) == (2, 1)
     assert [e["subject"] for e in sections["training"]] == ["1_T1", "2_T1"]  # same names made unique by folder
     assert [e["subject"] for e in sections["validation"]] == ["scan3"]
     assert c.data.label_scheme == {i: i for i in range(8)}  # MONAI Label stores labels as class indices
     with pytest.raises(ValueError, match="validation items"):
         experiment("tiny", train_items=train, datalist_path=str(tmp_path / "x.json"))
+
+
+@pytest.mark.parametrize("total, split", [(1, (1, 0)), (2, (2, 0)), (4, (3, 1)), (80, (60, 20)), (10, (8, 2))])
+def test_max_epochs_bounds_the_whole_run_in_the_presets_proportion(total, split):
+    """MONAI Label's train#trainer#max_epochs: cpu trains 60 + 20, so the total is split 3:1."""
+    c = experiment("cpu", max_epochs=total)
+    assert (c.train.epochs, c.train.finetune_epochs) == split and sum(split) == total
+    with pytest.raises(ValueError, match="max_epochs"):
+        experiment("cpu", max_epochs=0)

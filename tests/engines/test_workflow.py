@@ -195,3 +195,14 @@ def test_demo_dataset_is_regenerated_for_another_grid(tmp_path):
         config = load_config("tiny", overrides={"data": {"demo_dir": str(tmp_path / "demo"), "spatial_size": size}})
         root = ensure_demo_dataset(config)
         assert json.loads((root / "dataset.json").read_text())["shape"][:2] == [size, size]
+
+
+def test_zero_finetune_epochs_skip_fine_tuning_but_freeze_the_mask(demo_dir, tmp_path):
+    config = tiny(demo_dir, train={"method": "semunet", "epochs": 1, "finetune_epochs": 0})
+    train(config, tmp_path / "run", progress=False)
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {r["phase"] for r in rows} == {"joint"}  # no fine-tuning epoch ran
+    mask = np.load(tmp_path / "run" / "mask" / "mask.npy")
+    assert mask.dtype == bool and int(mask.sum()) == round(config.sampling.rate * mask.size)
+    with pytest.raises(ValueError, match="train.finetune_epochs must be 0"):
+        train(tiny(demo_dir, train={"finetune_epochs": -1}), tmp_path / "run2", progress=False)
