@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .atomic import atomic_copy, atomic_write_text
 from .compile import CompiledForward
-from .config import ExperimentConfig, config_from_dict, load_config
+from .config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from .data.labels import get_label_scheme
 from .data.layouts import strip_suffix
 from .engines.builders import build_model
@@ -27,7 +27,15 @@ from .keys import Keys
 from .networks.semunet import SemuNet
 from .precision import autocast, check_precision, resolve_precision
 
-__all__ = ["experiment", "train_bundle", "evaluate_bundle", "BundleNetwork", "load_bundle_network"]
+__all__ = [
+    "experiment",
+    "train_bundle",
+    "evaluate_bundle",
+    "BundleNetwork",
+    "TrainingNetwork",
+    "training_network",
+    "load_bundle_network",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ def experiment(
     val_items: list[dict] | None = None,
     datalist_path: str | None = None,
     max_epochs: int | None = None,
+    models_dir: str | None = None,
     **overrides: Any,
 ) -> ExperimentConfig:
     """The experiment of a bundle run: ``preset``, then ``config_file``, then the bundle's top-level overrides.
@@ -60,6 +69,9 @@ def experiment(
         datalist_path: where that datalist goes.
         max_epochs: MONAI Label's ``train#trainer#max_epochs``: the epochs of the whole run, split between the main
             and the fine-tuning phases in the preset's proportion (at least 1 main epoch; 1 gives no fine-tuning).
+        models_dir: the bundle's ``models/``. When training from given items (MONAI Label) and it holds a trained
+            ``experiment.json``, that experiment is the starting point instead of the preset, so the retrained
+            network keeps the architecture the running server infers with.
         overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
             ``batch_size``, ``lr``, ``seed``, ``val_every``, ``precision`` (train); ``rate``, ``mask_kind``,
             ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model).
@@ -92,11 +104,19 @@ def experiment(
             nested[section][key] = value
     if dataset_dir is not None:
         nested["data"]["root"] = str(dataset_dir)
+    saved = Path(models_dir) / CONFIG_NAME if models_dir is not None else None
+    if train_items and saved is not None and saved.is_file():  # MONAI Label retrains the bundle's own network
+        start = config_from_dict(json.loads(saved.read_text()), source=str(saved))
+        if config_file is not None:
+            start = config_from_dict(read_yaml(Path(config_file)), start, source=str(config_file))
+        logger.info("training from given items starts from the trained experiment %s", saved)
+    else:
+        start = load_config(preset, config_file)
     if max_epochs is not None:
         total = int(max_epochs)
         if total < 1:
             raise ValueError(f"max_epochs (train#trainer#max_epochs) must be at least 1, got {max_epochs!r}.")
-        base = load_config(preset, config_file, {"train": dict(nested["train"])}).train
+        base = config_from_dict({"train": dict(nested["train"])}, start, source="bundle overrides").train
         main = min(total, max(1, round(total * base.epochs / (base.epochs + base.finetune_epochs))))
         nested["train"]["epochs"], nested["train"]["finetune_epochs"] = main, total - main
     if train_items:
@@ -123,17 +143,69 @@ def experiment(
         nested["data"].setdefault("label_scheme", {i: i for i in range(8)})
     if device is not None:
         nested["train"]["device"] = str(device)
-    return load_config(preset, config_file, nested)
+    return config_from_dict(nested, start, source="bundle overrides")
 
 
-def train_bundle(config: ExperimentConfig, run_dir: str | Path, models_dir: str | Path, resume: bool = False) -> dict:
+class TrainingNetwork(nn.Module):
+    """The network train.json trains, as ``network``: the SemuNet of the experiment (with its SampNet for learned
+    masks) as ``.model``, so its state-dict keys (``model.recon...``) match the bundle's ``models/model.pt`` and a
+    ``CheckpointLoader`` in ``train#handlers`` (MONAI Label's ``pretrained`` warm start) loads into it."""
+
+    def __init__(self, model: SemuNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.model(image).seg
+
+
+def training_network(experiment: ExperimentConfig) -> TrainingNetwork:
+    """``network_def`` of train.json: the experiment's SemuNet at its spatial size."""
+    size = (experiment.data.spatial_size,) * 2
+    return TrainingNetwork(build_model(experiment, get_label_scheme(experiment.data.label_scheme).num_classes, size))
+
+
+def _warm_start_state(handlers: list | None, network: TrainingNetwork | None) -> dict | None:
+    """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network`` and return its SemuNet state, or
+    None without loaders. Other handlers are refused: the phases build their own engines."""
+    if not handlers:
+        return None
+    from ignite.engine import Engine
+    from monai.handlers import CheckpointLoader
+
+    others = [type(h).__name__ for h in handlers if not isinstance(h, CheckpointLoader)]
+    if others:
+        raise ValueError(
+            f"train#handlers: only CheckpointLoader (a warm start, as MONAI Label's 'pretrained' inserts) is "
+            f"supported, got {others}."
+        )
+    if network is None:
+        raise ValueError("train#handlers holds a CheckpointLoader but no 'network' was given to train_bundle.")
+    for loader in handlers:
+        loader(Engine(lambda engine, batch: None))
+        logger.info("warm start from %s", loader.load_path)
+    return network.model.state_dict()
+
+
+def train_bundle(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    models_dir: str | Path,
+    resume: bool = False,
+    handlers: list | None = None,
+    network: TrainingNetwork | None = None,
+) -> dict:
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
     dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
-    network from) and ``mask.{npy,nii.gz,png,json}``."""
+    network from) and ``mask.{npy,nii.gz,png,json}``.
+
+    ``handlers`` (train.json's ``train#handlers``) may hold ``CheckpointLoader`` objects loading into ``network``
+    (train.json's ``network``): training then starts from those ReconNet and SegNet weights (a warm start)."""
     from .engines.distributed import is_main
     from .engines.workflow import train
 
-    results = train(config, run_dir, resume=resume)
+    initial = _warm_start_state(handlers, network)
+    results = train(config, run_dir, resume=resume, initial_state=initial)
     if not is_main():
         return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)

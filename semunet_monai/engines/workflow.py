@@ -170,8 +170,26 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
     return extend
 
 
+def _warm_start(model: SemuNet, state: dict) -> None:
+    """Load the ReconNet/SegNet tensors of ``state`` whose names and shapes match ``model`` (nothing else)."""
+    own = model.state_dict()
+    chosen = {
+        k: v for k, v in state.items() if k.startswith(("recon.", "seg.")) and k in own and own[k].shape == v.shape
+    }
+    if not chosen:
+        raise ValueError("warm start: the given weights hold no ReconNet or SegNet tensor of this network's shapes.")
+    model.load_state_dict(chosen, strict=False)
+    total = sum(k.startswith(("recon.", "seg.")) for k in own)
+    logger.info("warm start: %d of %d network tensors loaded", len(chosen), total)
+
+
 def train(
-    config: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True, test: bool = True
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    test: bool = True,
+    initial_state: dict | None = None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -181,6 +199,8 @@ def train(
         resume: continue from the latest checkpoints (finished phases are skipped).
         progress: show a progress bar.
         test: evaluate the final model on the test subjects (the reproduction grid scores them itself, in one pass).
+        initial_state: weights to start from (a warm start): the ReconNet and SegNet tensors of a SemuNet state dict
+            whose shapes match are loaded before the first phase; the mask is not (a learned mask starts afresh).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -217,6 +237,8 @@ def train(
     main_first(start_run)
     shape = tuple(data.train[0]["image"].shape[-2:])
     model = build_model(config, data.scheme.num_classes, shape).to(device)
+    if initial_state is not None and not resume:
+        _warm_start(model, initial_state)
     if model.sampler is not None and rank() > 0:
         model.sampler.generator.manual_seed(t.seed + 7919 * rank())  # fresh Monte-Carlo draws per rank
     loss_fn = JointLoss(lam=t.lam, seg_loss=t.seg_loss, ignore_index=IGNORE_INDEX)
