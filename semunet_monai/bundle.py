@@ -159,10 +159,41 @@ class TrainingNetwork(nn.Module):
         return self.model(image).seg
 
 
-def training_network(experiment: ExperimentConfig) -> TrainingNetwork:
-    """``network_def`` of train.json: the experiment's SemuNet at its spatial size."""
+def training_network(
+    experiment: ExperimentConfig, recon: nn.Module | None = None, seg: nn.Module | None = None
+) -> TrainingNetwork:
+    """``network_def`` of train.json: the method's SemuNet at the experiment's spatial size, composed of the given
+    ``recon`` and ``seg`` networks (train.json's nested ``network_def#recon`` and ``network_def#seg`` nodes; None
+    builds them from the experiment)."""
     size = (experiment.data.spatial_size,) * 2
-    return TrainingNetwork(build_model(experiment, get_label_scheme(experiment.data.label_scheme).num_classes, size))
+    num_classes = get_label_scheme(experiment.data.label_scheme).num_classes
+    return TrainingNetwork(build_model(experiment, num_classes, size, recon=recon, seg=seg))
+
+
+def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> ExperimentConfig:
+    """``config`` with what ``network_def`` and ``optimizer`` set written into it (``model.recon_features``,
+    ``model.seg_features``, ``train.lr``), so that the run's config.yaml and the published experiment.json rebuild
+    this very network for inference. Raises ``ValueError`` when the network differs from what the recorded config
+    rebuilds (a setting the experiment cannot hold, such as a BasicUNet activation)."""
+    values: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for name in ("recon", "seg"):
+        features = getattr(getattr(model, name), "features", None)
+        if features is not None:
+            values["model"][f"{name}_features"] = [int(f) for f in features]
+    lr = getattr(optimizer, "keywords", {}).get("lr") if optimizer is not None else None
+    if lr is not None:
+        values["train"]["lr"] = float(lr)
+    recorded = config_from_dict(values, config, source="network_def")
+    rebuilt = build_model(recorded, get_label_scheme(recorded.data.label_scheme).num_classes, model.mask_shape)
+    ours = {k: tuple(getattr(v, "shape", ())) for k, v in model.state_dict().items()}  # SampNet's extra state: a dict
+    theirs = {k: tuple(getattr(v, "shape", ())) for k, v in rebuilt.state_dict().items()}
+    if ours != theirs or str(rebuilt) != str(model):
+        raise ValueError(
+            "network_def: the network differs from what the recorded experiment rebuilds (the bundle records the "
+            "ReconNet and SegNet widths only, so inference could not rebuild it); change other settings through "
+            "the experiment's ids (preset, config_file, method, rate, ...)."
+        )
+    return recorded
 
 
 def _warm_start_state(handlers: list | None, network: TrainingNetwork | None) -> dict | None:
@@ -194,18 +225,37 @@ def train_bundle(
     resume: bool = False,
     handlers: list | None = None,
     network: TrainingNetwork | None = None,
+    optimizer=None,
+    debug: bool = True,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
     dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
     network from) and ``mask.{npy,nii.gz,png,json}``.
 
-    ``handlers`` (train.json's ``train#handlers``) may hold ``CheckpointLoader`` objects loading into ``network``
-    (train.json's ``network``): training then starts from those ReconNet and SegNet weights (a warm start)."""
+    ``network`` (train.json's ``network``) is the network trained, and ``optimizer`` (train.json's ``optimizer``
+    node in callable mode: a partial) makes each phase's optimiser; both are recorded into the experiment
+    (:func:`record_network`).
+    ``handlers`` (``train#handlers``) may hold ``CheckpointLoader`` objects loading into ``network``: training then
+    starts from those ReconNet and SegNet weights (a warm start).
+
+    Unless ``debug``, an expected failure (bad settings, data or checkpoint) ends the run in one ERROR line and
+    ``SystemExit(1)`` (see :func:`semunet_monai.inference.one_line_errors`); train.json passes its ``debug`` id."""
+    from .inference.infer import one_line_errors
+
+    return one_line_errors(
+        lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer), debug
+    )
+
+
+def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer) -> dict:
     from .engines.distributed import is_main
     from .engines.workflow import train
 
     initial = _warm_start_state(handlers, network)
-    results = train(config, run_dir, resume=resume, initial_state=initial)
+    model = network.model if network is not None else None
+    if model is not None:
+        config = record_network(config, model, optimizer)
+    results = train(config, run_dir, resume=resume, initial_state=initial, model=model, optimizer_factory=optimizer)
     if not is_main():
         return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)

@@ -289,9 +289,11 @@ def _add_infer(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=_HelpFormatter,
     )
-    p.add_argument("--model", required=True, help="run folder (config.yaml, model.pt) or bundle (models/)")
+    p.add_argument(
+        "--model", "--models-dir", "--models_dir", required=True, help="run folder (config.yaml, model.pt) or bundle"
+    )
     p.add_argument("--input", required=True, nargs="+", metavar="PATH", help="scans, folders or list files")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", "--output-dir", "--output_dir", required=True, help="output folder")
     p.add_argument("--pattern", help="take the files of folders whose name matches this shell pattern, e.g. '*T1*'")
     p.add_argument(
         "--fit",

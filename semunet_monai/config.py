@@ -61,9 +61,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Network widths and image layout."""
+    """Network widths and image layout (``recon_features``/``seg_features``: each network's own widths, None for
+    ``features``; the bundle records a ``network_def`` override of either here)."""
 
     features: str | list[int] = "small"
+    recon_features: str | list[int] | None = None
+    seg_features: str | list[int] | None = None
     image_mode: str = "magnitude"
     mdrecon_cascades: int = 5
     mdrecon_features: int = 32

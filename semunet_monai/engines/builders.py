@@ -15,24 +15,38 @@ from .methods import Phase, method_uses
 __all__ = ["build_model", "build_optimizer", "set_trainable"]
 
 
-def build_model(config: ExperimentConfig, num_classes: int, shape: tuple[int, int]) -> SemuNet:
+def build_model(
+    config: ExperimentConfig,
+    num_classes: int,
+    shape: tuple[int, int],
+    recon: nn.Module | None = None,
+    seg: nn.Module | None = None,
+) -> SemuNet:
     """The SemuNet composition for ``config.train.method`` on images of ``shape``.
 
     Learned-mask methods get a SampNet; fixed-mask methods get ``make_mask(sampling.mask_kind, ...)``;
     ``fullysampled`` gets an all-ones mask and an identity ReconNet, so its path is SegNet on the image.
+
+    Args:
+        recon, seg: networks to compose instead of building them from ``config.model`` (a bundle's
+            ``network_def`` nodes). ``recon`` is unused by ``fullysampled`` (identity) and ``mdrecon`` (its own
+            dual-domain network), ``seg`` by ``loupe`` (no SegNet).
     """
     method, s, m = config.train.method, config.sampling, config.model
     uses = method_uses(method)
     channels = 1 if m.image_mode == "magnitude" else 2
-    seg = SegNet(num_classes=num_classes, features=m.features) if "seg" in uses else None
+    if "seg" not in uses:
+        seg = None
+    elif seg is None:
+        seg = SegNet(num_classes=num_classes, features=m.seg_features or m.features)
     if method == "fullysampled":
         return SemuNet(recon=nn.Identity(), seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
     if method == "mdrecon":
         from ..networks.mdrecon import MDReconNet
 
-        recon: nn.Module = MDReconNet(channels, cascades=m.mdrecon_cascades, features=m.mdrecon_features)
-    else:
-        recon = ReconNet(in_channels=channels, features=m.features)
+        recon = MDReconNet(channels, cascades=m.mdrecon_cascades, features=m.mdrecon_features)
+    elif recon is None:
+        recon = ReconNet(in_channels=channels, features=m.recon_features or m.features)
     if "sampler" in uses:
         sampler = SampNet(
             shape,
@@ -73,8 +87,11 @@ def set_trainable(model: SemuNet, phase: Phase) -> list[nn.Module]:
     return trainable
 
 
-def build_optimizer(model: SemuNet, phase: Phase, config: ExperimentConfig) -> torch.optim.Optimizer:
-    """Adam over the phase's trainable modules; SampNet's logits get their own group and learning rate."""
+def build_optimizer(model: SemuNet, phase: Phase, config: ExperimentConfig, factory=None) -> torch.optim.Optimizer:
+    """Adam over the phase's trainable modules; SampNet's logits get their own group and learning rate.
+
+    ``factory`` (a bundle's ``optimizer`` node in ``callable`` mode, e.g. ``functools.partial(torch.optim.Adam,
+    lr=...)``) replaces Adam: it is called with the parameter groups, and the networks' group takes its ``lr``."""
     groups = []
     if "sampler" in phase.trainable and model.sampler is not None:
         groups.append({"params": list(model.sampler.parameters()), "lr": config.sampling.mask_lr, "name": "sampler"})
@@ -85,7 +102,7 @@ def build_optimizer(model: SemuNet, phase: Phase, config: ExperimentConfig) -> t
         for p in getattr(model, n).parameters()
     ]
     if nets:
-        groups.append({"params": nets, "lr": config.train.lr, "name": "networks"})
+        groups.append({"params": nets, "name": "networks", **({} if factory is not None else {"lr": config.train.lr})})
     if not groups:
         raise ValueError(f"phase {phase.name!r} has nothing to train for method {config.train.method!r}.")
-    return torch.optim.Adam(groups)
+    return factory(groups) if factory is not None else torch.optim.Adam(groups)

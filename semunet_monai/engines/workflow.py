@@ -190,6 +190,8 @@ def train(
     progress: bool = True,
     test: bool = True,
     initial_state: dict | None = None,
+    model: SemuNet | None = None,
+    optimizer_factory=None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -201,6 +203,10 @@ def train(
         test: evaluate the final model on the test subjects (the reproduction grid scores them itself, in one pass).
         initial_state: weights to start from (a warm start): the ReconNet and SegNet tensors of a SemuNet state dict
             whose shapes match are loaded before the first phase; the mask is not (a learned mask starts afresh).
+        model: the SemuNet to train instead of building it from the config (a bundle's ``network_def``); its mask
+            must have the data's slice shape.
+        optimizer_factory: called with each phase's parameter groups instead of ``torch.optim.Adam`` (a bundle's
+            ``optimizer`` node in callable mode).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -236,7 +242,14 @@ def train(
 
     main_first(start_run)
     shape = tuple(data.train[0]["image"].shape[-2:])
-    model = build_model(config, data.scheme.num_classes, shape).to(device)
+    if model is None:
+        model = build_model(config, data.scheme.num_classes, shape)
+    elif model.mask_shape != shape:
+        raise ValueError(
+            f"network_def: the network is built for {model.mask_shape[0]}x{model.mask_shape[1]} slices, the data has "
+            f"{shape[0]}x{shape[1]} (data.spatial_size)."
+        )
+    model = model.to(device)
     if initial_state is not None and not resume:
         _warm_start(model, initial_state)
     if model.sampler is not None and rank() > 0:
@@ -273,6 +286,7 @@ def train(
                 val_loader,
                 resume,
                 progress,
+                optimizer_factory,
             )
             best_path = phase_dir / "best.pt"
             barrier()  # rank 0 has written its last best.pt: every rank selects the same weights
@@ -338,7 +352,20 @@ def _finish(
 
 
 def _run_phase(
-    config, phase, index, model, data, loss_fn, device, phase_dir, run_dir, writer, val_loader, resume, progress
+    config,
+    phase,
+    index,
+    model,
+    data,
+    loss_fn,
+    device,
+    phase_dir,
+    run_dir,
+    writer,
+    val_loader,
+    resume,
+    progress,
+    optimizer_factory=None,
 ):
     t = config.train
     epochs = phase.num_epochs(t.epochs, t.finetune_epochs)
@@ -346,7 +373,7 @@ def _run_phase(
         logger.info("phase %d (%s): 0 epochs, skipped", index, phase.name)
         return
     set_trainable(model, phase)
-    optimizer = build_optimizer(model, phase, config)
+    optimizer = build_optimizer(model, phase, config, optimizer_factory)
     sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
     train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler, device=device)
     forward = PhaseForward(model, phase.input)

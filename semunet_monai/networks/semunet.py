@@ -68,6 +68,13 @@ class SemuNet(nn.Module):
         if self.sampler is None and self.operator.mask is None:
             raise ValueError("SemuNet needs a mask: pass argument 'sampler', 'mask', or an operator holding a mask.")
 
+    @property
+    def mask_shape(self) -> tuple[int, int]:
+        """The k-space (and image) size ``(H, W)`` the mask is made for."""
+        if self.sampler is not None:
+            return tuple(int(s) for s in self.sampler.shape)
+        return tuple(int(s) for s in self.operator.mask.shape)
+
     def current_mask(self, batch_size: int, like: Tensor) -> Tensor:
         """The mask for a batch ``(B, 1, H, W)``: drawn from the sampler, else the operator's fixed mask."""
         if self.sampler is not None:

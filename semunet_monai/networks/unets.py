@@ -74,11 +74,12 @@ class ReconNet(nn.Module):
             )
         self.in_channels = in_channels
         self.residual = bool(residual)
+        self.features = resolve_features(features)
         self.unet = BasicUNet(
             spatial_dims=2,
             in_channels=in_channels,
             out_channels=in_channels,
-            features=resolve_features(features),
+            features=self.features,
             **{"act": ACT, **unet_kwargs},
         )
 
@@ -110,11 +111,12 @@ class SegNet(nn.Module):
             )
         self.num_classes = int(num_classes)
         self.in_channels = int(in_channels)
+        self.features = resolve_features(features)
         self.unet = BasicUNet(
             spatial_dims=2,
             in_channels=self.in_channels,
             out_channels=self.num_classes,
-            features=resolve_features(features),
+            features=self.features,
             **{"act": ACT, **unet_kwargs},
         )
 

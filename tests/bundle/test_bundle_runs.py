@@ -113,7 +113,9 @@ def test_inference_precision_setting_reaches_the_network(trained_bundle, tmp_pat
         ]
     (seg32, recon32), (seg16, recon16) = out["fp32"], out["bf16"]
     assert not np.array_equal(recon32, recon16)
-    assert np.abs(recon32 - recon16).max() < 0.05 * np.abs(recon32).max()
+    diff = np.abs(recon32 - recon16)  # in the scan's units now: compare robust statistics, not single voxels
+    assert np.percentile(diff, 99) < 0.05 * np.percentile(np.abs(recon32), 99)
+    assert diff.mean() < 0.03 * np.abs(recon32).mean()
     assert (seg32 == seg16).mean() > 0.9  # a 1 + 1 epoch tiny model: many near-tied logits (measured 0.95)
 
 

@@ -1,0 +1,74 @@
+"""train.json wires the objects it trains: overriding ``network_def#...``, ``optimizer#lr`` and
+``train#trainer#max_epochs`` by id changes the run, and inference rebuilds the changed network."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from monai.bundle import ConfigWorkflow
+
+from semunet_monai.bundle import load_bundle_network
+from semunet_monai.engines.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _workflow(bundle: Path, **overrides) -> ConfigWorkflow:
+    workflow = ConfigWorkflow(
+        config_file=str(bundle / "configs" / "train.json"),
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        logging_file=None,
+        workflow_type="train",
+        bundle_root=str(bundle),
+        preset="tiny",
+        **overrides,
+    )
+    workflow.initialize()
+    return workflow
+
+
+@pytest.fixture
+def bundle(tmp_path, demo_dir, monkeypatch):
+    root = tmp_path / "bundle"
+    shutil.copytree(
+        REPO / "bundle", root, ignore=shutil.ignore_patterns("runs", "eval", "*.pt", "*.npy", "mask*", "*.json.bak")
+    )
+    for name in ("experiment.json", "geometry.json"):
+        (root / "models" / name).unlink(missing_ok=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEMUNET_MONAI_CACHE", str(demo_dir.parent))
+    return root
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_overrides_of_network_optimizer_and_epochs_change_the_run(bundle, demo_dir):
+    widths = [8, 8, 16, 32, 64, 8]
+    overrides = {"network_def#recon#features": widths, "optimizer#lr": 0.005, "train#trainer#max_epochs": 1}
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), **overrides)  # the session's tiny demo data
+    workflow.run()
+    (run,) = (bundle / "runs").iterdir()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["recon_features"] == widths and saved["model"]["seg_features"] != widths
+    assert saved["train"]["lr"] == 0.005 and (saved["train"]["epochs"], saved["train"]["finetune_epochs"]) == (1, 0)
+    state = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    assert state["model.recon.unet.conv_0.conv_0.conv.weight"].shape[0] == 8
+    groups = load_checkpoint(run / "phases" / "0_joint" / "latest.pt")["optimizer"]["param_groups"]
+    assert {g["name"]: g["lr"] for g in groups}["networks"] == 0.005
+    network = load_bundle_network(bundle / "models")  # inference rebuilds the changed network from experiment.json
+    assert network.model.recon.features == tuple(widths)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_network_setting_the_experiment_cannot_record_is_refused(bundle, demo_dir, capsys):
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), **{"network_def#seg#act": "relu"})
+    with pytest.raises(SystemExit) as stop:
+        workflow.run()
+    assert stop.value.code == 1
+    out = capsys.readouterr()
+    (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]  # the bundle's logging.conf
+    assert "ERROR - network_def: the network differs from what the recorded experiment rebuilds" in error
+    assert not (bundle / "models" / "model.pt").exists()
