@@ -159,15 +159,21 @@ class TrainingNetwork(nn.Module):
         return self.model(image).seg
 
 
-def training_network(
-    experiment: ExperimentConfig, recon: nn.Module | None = None, seg: nn.Module | None = None
-) -> TrainingNetwork:
-    """``network_def`` of train.json: the method's SemuNet at the experiment's spatial size, composed of the given
-    ``recon`` and ``seg`` networks (train.json's nested ``network_def#recon`` and ``network_def#seg`` nodes; None
-    builds them from the experiment)."""
+def training_network(experiment: ExperimentConfig, recon=None, seg=None) -> TrainingNetwork:
+    """``network_def`` of train.json: the method's SemuNet at the experiment's spatial size, composed of ``recon``
+    and ``seg`` (train.json's nested ``network_def#recon`` and ``network_def#seg`` nodes, in callable mode; None
+    builds them from the experiment).
+
+    The nodes are called here, under the experiment's seed (``train.seed``, the global RNG state is restored), in
+    the order the command line builds them, so the bundle's initial weights are reproducible and equal to
+    ``semunet-monai train``'s."""
     size = (experiment.data.spatial_size,) * 2
     num_classes = get_label_scheme(experiment.data.label_scheme).num_classes
-    return TrainingNetwork(build_model(experiment, num_classes, size, recon=recon, seg=seg))
+    with torch.random.fork_rng():
+        torch.manual_seed(experiment.train.seed)
+        seg = seg() if callable(seg) and not isinstance(seg, nn.Module) else seg  # build_model's order: seg first
+        recon = recon() if callable(recon) and not isinstance(recon, nn.Module) else recon
+        return TrainingNetwork(build_model(experiment, num_classes, size, recon=recon, seg=seg))
 
 
 def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> ExperimentConfig:
