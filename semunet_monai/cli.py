@@ -66,7 +66,8 @@ def _add_mask(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="option of the kind, repeatable: radial step; gaussian sigma, centre_radius; cartesian_* center_fraction",
+        help="option of the kind, repeatable: radial step; gaussian sigma, centre_radius; cartesian_* "
+        "center_fraction; poisson calib, slope",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing mask files")
     p.set_defaults(handler=_run_mask, subparser=p)
@@ -298,8 +299,8 @@ def _add_infer(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fit",
         choices=("resample", "resize"),
-        help="how scans meet the trained matrix: resample to the training spacing then pad/crop (default where "
-        "the model records its spacing), or resize each slice into the matrix",
+        help="how scans meet the trained matrix: resample to the training spacing then pad/crop (chosen when "
+        "the model records its spacing), or resize each slice into the matrix (chosen otherwise)",
     )
     p.add_argument("--dataset-labels", action="store_true", help="write the dataset's label values, not class indices")
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run (never inputs)")

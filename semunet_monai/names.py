@@ -15,7 +15,7 @@ __all__ = ["PRECISIONS", "MASK_KINDS", "GRID_ROWS", "GRID_BUDGET"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Fixed k-space mask kinds (see semunet_monai.sampling.masks.MASK_CLASSES).
-MASK_KINDS = ("random", "radial", "gaussian", "cartesian_random", "cartesian_equispaced")
+MASK_KINDS = ("random", "radial", "gaussian", "cartesian_random", "cartesian_equispaced", "poisson")
 
 # Keys of semunet_monai.reproduce.grid.ROWS, in its order.
 GRID_ROWS = (

@@ -112,6 +112,7 @@ def _help(capsys, *command: str) -> str:
         (("demo-data",), ("number of subjects (default: 5)", "voxels (default: (240, 240, 48))")),
         (("check-data",), ("image to check (default: T1)", "label values allowed (default: raw)")),
         (("evaluate",), ()),
+        (("infer",), ("network precision (default: auto)", "auto, cpu, cuda or cuda:N (default: auto)")),
     ],
 )
 def test_help_shows_each_default_once(capsys, command, shown):
@@ -126,6 +127,6 @@ def test_help_shows_each_default_once(capsys, command, shown):
 
 def test_every_subcommand_has_help_with_defaults():
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subparsers.choices) == {"mask", "demo-data", "check-data", "train", "evaluate", "reproduce"}
+    assert set(subparsers.choices) == {"mask", "demo-data", "check-data", "train", "evaluate", "infer", "reproduce"}
     for name, sub in subparsers.choices.items():
         assert issubclass(sub.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name

@@ -11,14 +11,16 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from ..names import MASK_KINDS
-from .common import budget, centre_disc, centre_lines, check_rate, check_shape, normalised_radius, top_n
+from .base import FixedMask, _check_number
+from .common import budget, centre_disc, centre_lines, normalised_radius, top_n
+from .poisson import PoissonDiscMask
 
 __all__ = [
     "MASK_KINDS",
@@ -28,66 +30,13 @@ __all__ = [
     "GaussianMask",
     "CartesianRandomMask",
     "CartesianEquispacedMask",
+    "PoissonDiscMask",
     "create_mask",
     "make_mask",
     "mask_geometry",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"argument 'seed' must be an int, got {seed!r}.")
-    return seed
-
-
-def _check_number(value: float, name: str, *, low: float, strict: bool) -> float:
-    """``value`` as a finite float above ``low`` (``> low`` if ``strict`` else ``>= low``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= low if strict else value < low):
-        bound = f"> {low}" if strict else f">= {low}"
-        raise ValueError(f"argument '{name}' must be a finite number {bound}, got {value!r}.")
-    return float(value)
-
-
-class FixedMask(ABC):
-    """Base class of fixed masks: validates ``shape``/``rate``, owns the generator, calls one hook per draw.
-
-    Each call draws a new mask from the object's generator (as MONAI's ``RandomKspaceMask`` does); reset it with
-    :meth:`set_random_state` to repeat a draw.
-
-    Args:
-        shape: k-space size ``(H, W)``.
-        rate: sampling rate in (0, 1): fraction of pixels (``"2d"``) or of phase-encode lines (``"lines"``).
-        seed: seed of the object's own ``torch.Generator``.
-    """
-
-    kind: str = ""
-    geometry: str = "2d"
-
-    def __init__(self, shape: Sequence[int], rate: float, seed: int = 0) -> None:
-        self.shape = check_shape(shape)
-        self.rate = check_rate(rate)
-        self.generator = torch.Generator()
-        self.set_random_state(seed)
-
-    def set_random_state(self, seed: int) -> FixedMask:
-        """Reseed the object's generator (like MONAI's ``Randomizable.set_random_state``); returns ``self``."""
-        self.seed = _check_seed(seed)
-        self.generator.manual_seed(self.seed)
-        return self
-
-    def __call__(self) -> Tensor:
-        """Draw a mask: boolean ``(H, W)``."""
-        return self._sample()
-
-    @abstractmethod
-    def _sample(self) -> Tensor:
-        """The hook each kind implements: one boolean ``(H, W)`` mask from ``self.generator``."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(shape={self.shape}, rate={self.rate}, seed={self.seed})"
 
 
 class RandomMask(FixedMask):
@@ -287,7 +236,8 @@ class CartesianEquispacedMask(_LinesMask):
 
 
 MASK_CLASSES: dict[str, type[FixedMask]] = {
-    cls.kind: cls for cls in (RandomMask, RadialMask, GaussianMask, CartesianRandomMask, CartesianEquispacedMask)
+    cls.kind: cls
+    for cls in (RandomMask, RadialMask, GaussianMask, CartesianRandomMask, CartesianEquispacedMask, PoissonDiscMask)
 }
 
 

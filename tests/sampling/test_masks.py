@@ -210,6 +210,7 @@ def test_mask_geometry_and_kinds():
         "gaussian": "2d",
         "cartesian_random": "lines",
         "cartesian_equispaced": "lines",
+        "poisson": "2d",
     }
     for kind in MASK_KINDS:
         sampler = create_mask(kind, (8, 8), 0.5)
