@@ -329,6 +329,82 @@ def _run_infer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     )
 
 
+def _add_export_seq(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export-seq",
+        help="write a mask as a Pulseq sequence a scanner can play (2-D GRE for lines, 3-D GRE for (ky, kz))",
+        description=(
+            "Write --out (.seq, Pulseq 1.4 through pypulseq) for the mask in --mask (a folder with mask.npy and "
+            "mask.json, as 'mask' and training write them), with the acquisition order, the phase-encode table "
+            "as played, the settings and a PNG of the k-space pypulseq computes from the sequence. A 'lines' mask "
+            "becomes a 2-D spoiled GRE (readout along the mask's first axis), a (ky, kz) mask such as 'poisson' a "
+            "3-D spoiled GRE. The sequence must pass pypulseq's timing check. Needs pip install "
+            "'semunet-monai[scanner]'."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--mask", required=True, help="mask folder (mask.npy + mask.json) or .npy file")
+    p.add_argument("--out", required=True, help="the .seq file to write")
+    p.add_argument("--geometry", choices=("lines", "kykz"), help="sequence type (default: from the mask's sidecar)")
+    p.add_argument("--readout", type=int, help="readout samples of the 3-D GRE (default: the mask's first size)")
+    p.add_argument("--fov", type=float, default=230.0, help="field of view (mm)")
+    p.add_argument("--thickness", type=float, help="slice (2-D, default 3) or slab (3-D, default 144) thickness (mm)")
+    p.add_argument("--tr", type=float, help="repetition time (ms; default 12 for 2-D, 15 for 3-D)")
+    p.add_argument("--te", type=float, default=5.0, help="echo time (ms)")
+    p.add_argument("--flip", type=float, default=15.0, help="flip angle (degrees)")
+    p.add_argument("--max-grad", type=float, default=28.0, help="gradient amplitude limit (mT/m)")
+    p.add_argument("--max-slew", type=float, default=150.0, help="slew rate limit (T/m/s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(handler=_run_export_seq, subparser=p)
+
+
+def _run_export_seq(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    def run() -> None:
+        from pathlib import Path
+
+        from .sampling.io import load_mask
+
+        try:
+            from .scanner import GreSettings, write_sequence
+        except ImportError as err:
+            raise ValueError(f"export-seq needs pypulseq: pip install 'semunet-monai[scanner]' ({err}).") from None
+        mask, meta = load_mask(args.mask)
+        geometry = args.geometry
+        if geometry is None:
+            if meta.get("geometry") == "lines":
+                geometry = "lines"
+            elif meta.get("method") == "fixed:poisson" or meta.get("geometry") == "kykz":
+                geometry = "kykz"
+            else:
+                raise ValueError(
+                    f"--mask {args.mask}: a 2-D pixel mask (geometry {meta.get('geometry')!r}) cannot be played by a "
+                    f"2-D acquisition; pass --geometry kykz to play it as the (ky, kz) plane of a 3-D acquisition."
+                )
+        out = Path(args.out)
+        if out.suffix != ".seq":
+            raise ValueError(f"--out {out}: expected a .seq file name.")
+        stem = out.with_suffix("")
+        targets = [out, *(Path(f"{stem}{x}") for x in ("_order.csv", "_table.npy", ".json", "_kspace.png"))]
+        existing = [str(t) for t in targets if t.exists()]
+        if existing and not args.overwrite:
+            raise ValueError(f"{', '.join(existing)} exist(s) already; pass --overwrite or choose another --out.")
+        three_d = geometry == "kykz"
+        settings = GreSettings(
+            fov=args.fov / 1e3,
+            thickness=(args.thickness if args.thickness is not None else (144.0 if three_d else 3.0)) / 1e3,
+            tr=(args.tr if args.tr is not None else (15.0 if three_d else 12.0)) / 1e3,
+            te=args.te / 1e3,
+            flip=args.flip,
+            max_grad=args.max_grad,
+            max_slew=args.max_slew,
+        )
+        paths = write_sequence(mask.numpy(), geometry, out, settings, nx=args.readout)
+        for key, path in paths.items():
+            logger.info("wrote %s: %s", key, path)
+
+    return _exit_code(run)
+
+
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     budget = (
         ", ".join(
@@ -405,7 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors too")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_mask, _add_demo_data, _add_check_data, _add_train, _add_evaluate, _add_infer, _add_reproduce):
+    for add in (
+        _add_mask,
+        _add_demo_data,
+        _add_check_data,
+        _add_train,
+        _add_evaluate,
+        _add_infer,
+        _add_reproduce,
+        _add_export_seq,
+    ):
         add(subparsers)
     return parser
 
