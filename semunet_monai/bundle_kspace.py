@@ -18,7 +18,6 @@ import torch
 from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 
 from .atomic import atomic_write
-from .kspace import ifft2c
 from .precision import autocast, resolve_precision
 
 __all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace"]
@@ -115,8 +114,8 @@ def infer_kspace(
         path = Path(item["kspace"])
         kspace, file_mask = read_kspace(path)
         check_sampling(kspace, file_mask, learned, path)
-        k = torch.from_numpy(kspace)[:, None].to(device) * model.operator.mask.to(device)
-        zero_filled = ifft2c(k).abs()
+        k = model.operator.restrict(torch.from_numpy(kspace)[:, None].to(device))
+        zero_filled = model.operator.backproject(k).abs()
         scale = float(
             torch.quantile(zero_filled.flatten().float().cpu()[:: max(1, zero_filled.numel() // 2**20)], 0.995)
         )

@@ -161,6 +161,24 @@ class UndersamplingOperator(nn.Module):
         m = self._resolve(mask, tuple(kspace.shape[-2:]), kspace)
         return ifft2c(kspace * m)
 
+    def project(self, image: Tensor) -> Tensor:
+        """``F x``: the full k-space ``(B, 1, H, W)`` of an image (no mask), for k-space-domain networks."""
+        return fft2c(to_complex(image))
+
+    def backproject(self, kspace: Tensor) -> Tensor:
+        """``F^H k``: the complex image ``(B, 1, H, W)`` of k-space that is already masked (or full); with masked
+        k-space from :meth:`forward` it is the zero-filled image, the mask applied once."""
+        return ifft2c(kspace)
+
+    def restrict(self, kspace: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``M k``: keep the sampled entries of k-space ``(B, C, H, W)`` (acquired data outside the mask ignored)."""
+        return kspace * self._resolve(mask, tuple(kspace.shape[-2:]), kspace)
+
+    def data_consistency(self, k_pred: Tensor, k_acquired: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Hard data consistency ``(1 - M) k_pred + k_acquired`` with acquired k-space already weighted by the mask
+        (as :meth:`forward` returns it): a binary mask replaces the sampled entries, a relaxed mask blends them."""
+        return (1.0 - self._resolve(mask, tuple(k_pred.shape[-2:]), k_pred)) * k_pred + k_acquired
+
     def zero_filled(self, image: Tensor, mask: Tensor | None = None) -> Tensor:
         """The zero-filled complex image ``F^H M F x`` of ``image`` (``(B, 1, H, W)``, complex).
 

@@ -127,6 +127,15 @@ def test_help_shows_each_default_once(capsys, command, shown):
 
 def test_every_subcommand_has_help_with_defaults():
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subparsers.choices) == {"mask", "demo-data", "check-data", "train", "evaluate", "infer", "reproduce", "export-seq"}
+    assert set(subparsers.choices) == {
+        "mask",
+        "demo-data",
+        "check-data",
+        "train",
+        "evaluate",
+        "infer",
+        "reproduce",
+        "export-seq",
+    }
     for name, sub in subparsers.choices.items():
         assert issubclass(sub.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name

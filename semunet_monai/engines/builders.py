@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import ExperimentConfig
 from ..networks.semunet import SemuNet
-from ..networks.unets import ReconNet, SegNet
+from ..networks.unets import IdentityRecon, ReconNet, SegNet
 from ..sampling.masks import make_mask, mask_geometry
 from ..sampling.sampnet import SampNet
 from .methods import Phase, method_uses
@@ -40,7 +40,7 @@ def build_model(
     elif seg is None:
         seg = SegNet(num_classes=num_classes, features=m.seg_features or m.features)
     if method == "fullysampled":
-        return SemuNet(recon=nn.Identity(), seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
+        return SemuNet(recon=IdentityRecon(), seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
     if method == "mdrecon":
         from ..networks.mdrecon import MDReconNet
 

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from .mdrecon import MDReconNet
 from .semunet import SemuNet, SemuNetOutput
-from .unets import FEATURE_PRESETS, ReconNet, SegNet
+from .unets import FEATURE_PRESETS, IdentityRecon, ReconNet, SegNet
 
-__all__ = ["FEATURE_PRESETS", "MDReconNet", "ReconNet", "SegNet", "SemuNet", "SemuNetOutput"]
+__all__ = ["FEATURE_PRESETS", "IdentityRecon", "MDReconNet", "ReconNet", "SegNet", "SemuNet", "SemuNetOutput"]

@@ -12,7 +12,7 @@ import torch
 from monai.networks.blocks import Convolution
 from torch import Tensor, nn
 
-from ..kspace import fft2c, ifft2c
+from ..kspace import UndersamplingOperator
 
 __all__ = ["MDReconNet"]
 
@@ -41,17 +41,6 @@ def _branch(features: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _data_consistency(k_pred: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
-    """Hard data consistency ``(1 - m) k_pred + m k_acq`` on complex k-space ``(B, 1, H, W)``.
-
-    ``kspace`` is the acquired k-space already weighted by the mask (``m * F x``, as
-    :class:`~semunet_monai.kspace.UndersamplingOperator` returns), so it enters once: a relaxed mask blends the
-    prediction and the measurement with weights ``1 - m`` and ``m``; a binary mask replaces the sampled entries.
-    """
-    # MONAI has no data-consistency layer usable on a plain (B, 1, H, W) complex tensor, so it is written here.
-    return (1.0 - mask) * k_pred + kspace
-
-
 class MDReconNet(nn.Module):
     """Dual-domain cascaded reconstruction network in the spirit of MD-Recon-Net.
 
@@ -71,8 +60,6 @@ class MDReconNet(nn.Module):
         features: channel width of every hidden convolution in both branches.
         depth: convolutions per branch (at least 2: input and output layers).
     """
-
-    needs_kspace = True
 
     def __init__(self, in_channels: int = 1, cascades: int = 5, features: int = 32, depth: int = 3) -> None:
         super().__init__()
@@ -113,7 +100,9 @@ class MDReconNet(nn.Module):
             mask = mask[None, None]
         return mask.to(device=kspace.device, dtype=kspace.real.dtype)
 
-    def forward(self, zero_filled: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
+    def forward(
+        self, zero_filled: Tensor, kspace: Tensor, mask: Tensor, operator: UndersamplingOperator | None = None
+    ) -> Tensor:
         """Reconstruct from acquired k-space.
 
         Args:
@@ -122,22 +111,25 @@ class MDReconNet(nn.Module):
             kspace: acquired complex k-space ``(B, 1, H, W)``, already masked (``m * fft2c(x)``); entries where
                 ``mask == 0`` are ignored.
             mask: sampling mask ``(B, 1, H, W)`` or ``(H, W)``, binary or relaxed in [0, 1].
+            operator: the model's operator: its ``project``/``backproject`` are the transforms between the domains
+                and its ``data_consistency`` the DC layer (a single-coil operator when None).
 
         Returns:
             reconstruction ``(B, C, H, W)``: the magnitude ``|x|`` for ``C`` = 1, real/imaginary for ``C`` = 2.
         """
         mask = self._check_inputs(zero_filled, kspace, mask)
-        kspace = kspace * (mask > 0).to(mask.dtype)  # samples outside the mask's support are ignored
-        x = ifft2c(kspace)
+        op = operator if operator is not None else UndersamplingOperator()
+        kspace = op.restrict(kspace, (mask > 0).to(mask.dtype))  # samples outside the mask's support are ignored
+        x = op.backproject(kspace)
         # Per-sample scale, detached: a constant, so data consistency stays exact after rescaling.
         scale = x.detach().abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
         kspace = kspace / scale
         x, k = x / scale, kspace
         for k_net, x_net in zip(self.kspace_branches, self.image_branches):
-            k_in = torch.cat([_to_channels(k), _to_channels(fft2c(x))], dim=1)
-            x_in = torch.cat([_to_channels(x), _to_channels(ifft2c(k))], dim=1)
-            k_next = _data_consistency(k + _to_complex(k_net(k_in)), kspace, mask)
-            x_next = ifft2c(_data_consistency(fft2c(x + _to_complex(x_net(x_in))), kspace, mask))
+            k_in = torch.cat([_to_channels(k), _to_channels(op.project(x))], dim=1)
+            x_in = torch.cat([_to_channels(x), _to_channels(op.backproject(k))], dim=1)
+            k_next = op.data_consistency(k + _to_complex(k_net(k_in)), kspace, mask)
+            x_next = op.backproject(op.data_consistency(op.project(x + _to_complex(x_net(x_in))), kspace, mask))
             k, x = k_next, x_next
-        out = 0.5 * (x + ifft2c(k)) * scale
+        out = 0.5 * (x + op.backproject(k)) * scale
         return out.abs() if self.in_channels == 1 else _to_channels(out)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..kspace import UndersamplingOperator, ifft2c
+from ..kspace import UndersamplingOperator
 from ..sampling.sampnet import SampNet
 
 __all__ = ["SemuNet", "SemuNetOutput", "IMAGE_MODES"]
@@ -98,13 +98,11 @@ class SemuNet(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """ReconNet then SegNet on network-layout zero-filled images ``(B, C, H, W)``.
 
-        A dual-domain ReconNet (class attribute ``needs_kspace = True``) also receives the masked k-space
-        ``(B, 1, H, W)`` and the mask.
+        Every ReconNet has one call signature, ``recon(zero_filled, kspace, mask, operator)``: the masked k-space
+        ``(B, 1, H, W)``, the mask and this model's operator, which k-space-domain networks use for their
+        transforms and data consistency (an image-domain U-Net ignores them).
         """
-        if getattr(self.recon, "needs_kspace", False):
-            recon = self.recon(zero_filled, kspace, mask)
-        else:
-            recon = self.recon(zero_filled)
+        recon = self.recon(zero_filled, kspace, mask, self.operator)
         seg = self.seg(self.magnitude(recon)) if self.seg is not None else None
         return recon, seg
 
@@ -121,7 +119,7 @@ class SemuNet(nn.Module):
             raise ValueError(f"SemuNet expects 'image' of shape (B, C, H, W), got {tuple(image.shape)}.")
         mask = self.current_mask(image.shape[0], image)
         kspace = self.operator(image, mask)
-        zf = self._to_channels(ifft2c(kspace))
+        zf = self._to_channels(self.operator.backproject(kspace))  # the mask applied once
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
         return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
 
@@ -134,8 +132,8 @@ class SemuNet(nn.Module):
         if self.sampler is not None:
             raise ValueError("forward_kspace needs the fixed boolean mask: call freeze_mask() after stage 1 first.")
         mask = self.operator.mask.to(kspace.device)
-        kspace = kspace * mask
-        zf = self._to_channels(ifft2c(kspace))
+        kspace = self.operator.restrict(kspace)
+        zf = self._to_channels(self.operator.backproject(kspace))
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask.expand(kspace.shape[0], 1, *mask.shape))
         return SemuNetOutput(recon=recon, seg=seg, mask=mask.expand(kspace.shape[0], 1, *mask.shape), zero_filled=zf)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from monai.networks.nets import BasicUNet
 from torch import Tensor, nn
 
-__all__ = ["FEATURE_PRESETS", "resolve_features", "ReconNet", "SegNet"]
+__all__ = ["IdentityRecon", "FEATURE_PRESETS", "resolve_features", "ReconNet", "SegNet"]
 
 # Six widths as BasicUNet takes them: four encoder levels, bottleneck, last decoder level.
 FEATURE_PRESETS: dict[str, tuple[int, ...]] = {
@@ -83,12 +83,23 @@ class ReconNet(nn.Module):
             **{"act": ACT, **unet_kwargs},
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``(B, C, H, W)`` zero-filled images to reconstructions ``(B, C, H, W)``."""
+    def forward(self, x: Tensor, kspace: Tensor | None = None, mask: Tensor | None = None, operator=None) -> Tensor:
+        """Map ``(B, C, H, W)`` zero-filled images to reconstructions ``(B, C, H, W)``.
+
+        ``kspace``, ``mask`` and ``operator`` complete the one call signature every ReconNet shares (see
+        :meth:`~semunet_monai.networks.SemuNet.reconstruct_and_segment`); an image-domain U-Net does not use them."""
         _check_input(x, self.in_channels, "ReconNet")
         _pad_only_where_needed(self.unet, x.shape[2:])
         out = self.unet(x)
         return x + out if self.residual else out
+
+
+class IdentityRecon(nn.Module):
+    """The reconstruction of the fully sampled reference: the input image itself (no parameters), with the
+    ReconNet call signature."""
+
+    def forward(self, x: Tensor, kspace: Tensor | None = None, mask: Tensor | None = None, operator=None) -> Tensor:
+        return x
 
 
 class SegNet(nn.Module):

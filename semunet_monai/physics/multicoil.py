@@ -80,6 +80,15 @@ class MultiCoilOperator(UndersamplingOperator):
         m = self._resolve(mask, tuple(kspace.shape[-2:]), kspace)
         return sense_combine(ifft2c(kspace * m), s)
 
+    def project(self, image: Tensor, maps: Tensor | None = None) -> Tensor:
+        """``F S x``: full multi-coil k-space ``(B, C, H, W)`` of an image ``(B, 1, H, W)`` (no mask)."""
+        x = to_complex(image)
+        return fft2c(self._maps(maps, x) * x)
+
+    def backproject(self, kspace: Tensor, maps: Tensor | None = None) -> Tensor:
+        """``S^H F^H k``: the coil-combined image ``(B, 1, H, W)`` of (already masked) k-space ``(B, C, H, W)``."""
+        return sense_combine(ifft2c(kspace), self._maps(maps, kspace))
+
     def coil_images(self, kspace: Tensor, mask: Tensor | None = None) -> Tensor:
         """Zero-filled coil images ``F^H M k`` ``(B, C, H, W)`` (for a root-sum-of-squares combination)."""
         m = self._resolve(mask, tuple(kspace.shape[-2:]), kspace)

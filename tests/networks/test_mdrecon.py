@@ -61,9 +61,8 @@ def test_output_shapes(kwargs, input_shape, expected_shape):
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
-def test_defaults_and_flag():
+def test_defaults():
     net = MDReconNet()
-    assert MDReconNet.needs_kspace is True
     assert net.in_channels == 1 and net.cascades == 5
     assert len(net.kspace_branches) == len(net.image_branches) == 5
 

@@ -4,6 +4,7 @@ coil combination, a mask shared across coils that passes gradients, and a smooth
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -109,3 +110,52 @@ def test_smooth_phase_is_seeded_bounded_smooth_and_breaks_hermitian_symmetry():
     flip = lambda k: torch.flip(k, dims=(-2, -1)).conj()  # noqa: E731  k(-f)* about the centre of an odd grid
     torch.testing.assert_close(k_real, flip(k_real))
     assert (k_phase - flip(k_phase)).abs().max() > 0.1 * k_phase.abs().max()
+
+
+def test_operator_transforms_and_data_consistency():
+    g = torch.Generator().manual_seed(5)
+    x = _complex((1, 1, 9, 12), g)
+    single = UndersamplingOperator()
+    torch.testing.assert_close(single.backproject(single.project(x)), x)
+    mask = (torch.rand(9, 12, generator=g) > 0.5).double()
+    acquired = single(x, mask)
+    predicted = _complex((1, 1, 9, 12), g)
+    dc = single.data_consistency(predicted, acquired, mask)
+    torch.testing.assert_close(dc[..., mask == 1], acquired[..., mask == 1])
+    torch.testing.assert_close(dc[..., mask == 0], predicted[..., mask == 0])
+    torch.testing.assert_close(single.restrict(single.project(x), mask), acquired)
+    maps = birdcage_maps((9, 12), 3, dtype=torch.complex128)
+    multi = MultiCoilOperator(maps)
+    torch.testing.assert_close(multi.backproject(multi.project(x)), x)
+    torch.testing.assert_close(multi.backproject(multi(x, mask)), multi.zero_filled(x, mask))
+
+
+def test_semunet_learns_its_mask_through_the_multicoil_operator():
+    from semunet_monai.networks import ReconNet, SegNet, SemuNet
+    from semunet_monai.sampling import SampNet
+
+    maps = birdcage_maps((48, 48), 4)
+    model = SemuNet(
+        ReconNet(features="tiny"),
+        SegNet(num_classes=3, features="tiny"),
+        SampNet((48, 48), 0.25),
+        MultiCoilOperator(maps),
+    )
+    image = torch.rand(2, 1, 48, 48)
+    out = model(image)
+    assert out.recon.shape == (2, 1, 48, 48) and out.seg.shape == (2, 3, 48, 48)
+    torch.testing.assert_close(out.zero_filled, model.operator.zero_filled(image, out.mask).abs())
+    out.recon.abs().mean().backward()
+    assert model.sampler.logits.grad.abs().sum() > 0
+
+
+def test_networks_and_inference_never_call_raw_ffts():
+    """As in deepinv: networks and inference go through the operator (its forward, adjoint, project, backproject,
+    restrict and data_consistency), so a new operator (multi-coil, 3-D) reaches every one of them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "semunet_monai"
+    files = [*(root / "networks").glob("*.py"), *(root / "inference").glob("*.py"), root / "bundle_kspace.py"]
+    raw = re.compile(r"^\s*(from|import) .*\b(i?fft2c|fftn_centered_t|ifftn_centered_t)\b|torch\.fft\.", re.M)
+    offenders = [f.name for f in files if raw.search(f.read_text())]
+    assert offenders == []
