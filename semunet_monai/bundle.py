@@ -113,12 +113,9 @@ def experiment(
     else:
         start = load_config(preset, config_file)
     if max_epochs is not None:
-        total = int(max_epochs)
-        if total < 1:
-            raise ValueError(f"max_epochs (train#trainer#max_epochs) must be at least 1, got {max_epochs!r}.")
-        base = config_from_dict({"train": dict(nested["train"])}, start, source="bundle overrides").train
-        main = min(total, max(1, round(total * base.epochs / (base.epochs + base.finetune_epochs))))
-        nested["train"]["epochs"], nested["train"]["finetune_epochs"] = main, total - main
+        nested["train"]["epochs"], nested["train"]["finetune_epochs"] = _split_epochs(
+            int(max_epochs), config_from_dict({"train": dict(nested["train"])}, start, source="bundle overrides")
+        )
     if train_items:
         if not val_items:
             raise ValueError("bundle training from given items needs validation items too (validate#dataset#data).")
@@ -218,10 +215,46 @@ def _warm_start_state(handlers: list | None, network: TrainingNetwork | None) ->
         )
     if network is None:
         raise ValueError("train#handlers holds a CheckpointLoader but no 'network' was given to train_bundle.")
+    before = {k: v.clone() for k, v in network.model.state_dict().items() if isinstance(v, torch.Tensor)}
     for loader in handlers:
         loader(Engine(lambda engine, batch: None))
         logger.info("warm start from %s", loader.load_path)
-    return network.model.state_dict()
+    after = network.model.state_dict()
+    changed = [k for k, v in before.items() if k.startswith(("recon.", "seg.")) and not torch.equal(v, after[k])]
+    if not changed:
+        paths = ", ".join(str(h.load_path) for h in handlers)
+        raise ValueError(
+            f"warm start: {paths} loaded no ReconNet or SegNet weight into the network (its keys must be the bundle's "
+            f"'model.recon...', 'model.seg...', as in models/model.pt; a training run's model.pt has no 'model.' "
+            f"prefix)."
+        )
+    logger.info("warm start: %d ReconNet/SegNet tensors loaded", len(changed))
+    return {k: v for k, v in after.items() if k in changed}
+
+
+def _split_epochs(total: int, config: ExperimentConfig) -> tuple[int, int]:
+    """``(epochs, finetune_epochs)`` whose whole run (every phase of the method, a SegNet-only phase counting
+    ``epochs + finetune_epochs``) lasts at most ``total`` epochs, in the config's proportion (at least 1 main
+    epoch: a method whose shortest run is longer says so in a warning)."""
+    from .engines.methods import method_phases
+
+    if total < 1:
+        raise ValueError(f"max_epochs (train#trainer#max_epochs) must be at least 1, got {total!r}.")
+    phases = method_phases(config.train.method)
+    length = lambda e, f: sum(p.num_epochs(e, f) for p in phases)  # noqa: E731
+    e0, f0 = config.train.epochs, config.train.finetune_epochs
+    scale = total / max(length(e0, f0), 1)
+    main, fine = max(1, round(e0 * scale)), max(0, round(f0 * scale))
+    while length(main, fine) > total and (fine > 0 or main > 1):
+        if fine > 0 and (main == 1 or fine * e0 >= main * f0):  # trim whichever is above its share
+            fine -= 1
+        else:
+            main -= 1
+    if length(main, fine) > total:
+        logger.warning(
+            "max_epochs %d: method %s trains at least %d epochs", total, config.train.method, length(main, fine)
+        )
+    return main, fine
 
 
 def train_bundle(

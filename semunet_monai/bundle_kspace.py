@@ -129,11 +129,14 @@ def infer_kspace(
             recon.append(model.magnitude(out.recon).float().cpu())
             seg.append(out.seg.argmax(dim=1, keepdim=True).cpu() if out.seg is not None else None)
         recon_path = Path(item.get("recon_file") or out_dir / f"{item['stem']}_recon.nii.gz")
-        seg_path = Path(item.get("seg_file") or out_dir / f"{item['stem']}_seg.nii.gz")
+        write_seg = "seg_file" in item or "recon_file" not in item  # explicit items without seg_file: no SegNet
+        seg_path = (
+            Path(item["seg_file"]) if "seg_file" in item else out_dir / f"{item.get('stem', path.stem)}_seg.nii.gz"
+        )
         recon_vol = (torch.cat(recon)[:, 0].permute(1, 2, 0).numpy() * scale).astype(np.float32)
         _save(recon_vol, recon_path)
         written.append(recon_path)
-        if seg[0] is not None:
+        if seg[0] is not None and write_seg:
             seg_vol = torch.cat(seg)[:, 0].permute(1, 2, 0).numpy()
             seg_vol = (np.asarray(label_values)[seg_vol] if label_values is not None else seg_vol).astype(np.uint8)
             _save(seg_vol, seg_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .checks import check_scan
-from .infer import bundle_inputs, dataset_label_values, infer, one_line_errors, prepare_inputs
+from .infer import bundle_fit, bundle_inputs, dataset_label_values, infer, one_line_errors, prepare_inputs
 from .inputs import Scan, Selection, modality_of, select_inputs
 from .model import Trained, load_trained, read_geometry, training_geometry, write_geometry
 from .pipeline import FITS, postprocessing, preprocessing, run_inference, slice_inferer
@@ -13,6 +13,7 @@ __all__ = [
     "Scan",
     "Selection",
     "Trained",
+    "bundle_fit",
     "bundle_inputs",
     "check_scan",
     "dataset_label_values",

@@ -14,7 +14,7 @@ from .checks import check_scan
 from .inputs import Selection, select_inputs
 from .pipeline import RECON_FILE, SEG_FILE
 
-__all__ = ["prepare_inputs", "infer", "bundle_inputs", "one_line_errors", "dataset_label_values"]
+__all__ = ["prepare_inputs", "infer", "bundle_inputs", "bundle_fit", "one_line_errors", "dataset_label_values"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +23,22 @@ def prepare_inputs(
     inputs: Sequence[str | Path],
     output_dir: str | Path,
     modality: str,
-    matrix: tuple[int, int],
+    mask,
     pattern: str | None = None,
     overwrite: bool = False,
 ) -> tuple[list[dict], list[dict], Selection]:
     """Select the scans, check every one of them, and return ``(image_items, kspace_items, selection)``.
 
-    Image items are ``{"image", "recon_file", "seg_file"}``; k-space items ``{"kspace", "recon_file", "seg_file"}``
-    (their sampling is checked against the mask when they are read). Each skipped file is logged in one line.
+    Image items are ``{"image", "recon_file", "seg_file"}``; k-space items ``{"kspace", "recon_file", "seg_file"}``,
+    whose matrix and sampling are checked against ``mask`` (the model's boolean ``(H, W)`` mask) here, before
+    anything is written. Each skipped file is logged in one line.
     """
-    from ..bundle_kspace import read_kspace
+    import numpy as np
+
+    from ..bundle_kspace import check_sampling, read_kspace
+
+    learned = np.asarray(mask.cpu() if hasattr(mask, "cpu") else mask).astype(bool)
+    matrix = learned.shape
 
     selection = select_inputs(inputs, output_dir, modality=modality, pattern=pattern, overwrite=overwrite)
     for path, reason in selection.skipped:
@@ -47,6 +53,7 @@ def prepare_inputs(
                     f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
                     f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size."
                 )
+            check_sampling(kspace, file_mask, learned, scan.path)
             kspaces.append({"kspace": str(scan.path), **item})
         else:
             check_scan(scan.path)
@@ -91,11 +98,15 @@ def infer(
             f"--fit resample: {trained.source} records no training spacing (geometry.json); use --fit resize."
         )
     images, kspaces, selection = prepare_inputs(
-        inputs, output_dir, trained.modality, trained.matrix, pattern=pattern, overwrite=overwrite
+        inputs, output_dir, trained.modality, trained.model.operator.mask, pattern=pattern, overwrite=overwrite
     )
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     scheme = get_label_scheme(trained.config.data.label_scheme)
-    num_classes = scheme.num_classes
+    has_seg = trained.model.seg is not None
+    num_classes = trained.model.seg.num_classes if has_seg else 1
+    if not has_seg:  # a reconstruction-only model (LOUPE): no segmentation is written
+        for item in images + kspaces:
+            item.pop(SEG_FILE)
     network = BundleNetwork(trained.model, outputs="stacked", precision=precision)
     summary = {"model": str(trained.source), "fit": fit, "inputs": [], "outputs": [], "skipped": len(selection.skipped)}
     seconds = 0.0
@@ -121,7 +132,7 @@ def infer(
         seconds += time.perf_counter() - start
     for item in images + kspaces:
         summary["inputs"].append(item.get("image") or item.get("kspace"))
-        summary["outputs"] += [item[RECON_FILE], item[SEG_FILE]]
+        summary["outputs"] += [item[k] for k in (RECON_FILE, SEG_FILE) if k in item]
     n = len(summary["inputs"])
     summary["seconds_per_volume"] = seconds / max(1, n)
     logger.info(
@@ -210,9 +221,31 @@ def bundle_inputs(
 
         mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
         images, kspaces, _ = prepare_inputs(
-            given, output_dir, config.data.modality, tuple(mask.shape), pattern=pattern, overwrite=overwrite
+            given, output_dir, config.data.modality, mask, pattern=pattern, overwrite=overwrite
         )
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         return {"image": images, "kspace": kspaces}
+
+    return one_line_errors(run, debug)
+
+
+def bundle_fit(models_dir: str | Path, fit: str = "auto", debug: bool = False) -> str:
+    """The bundle's ``fit`` id resolved (``auto``: ``resample`` when ``models_dir/geometry.json`` exists, else
+    ``resize``, with a warning), its ``geometry.json`` checked; errors end the run in one line (see
+    :func:`one_line_errors`), before MONAI builds the pipeline."""
+    from .model import read_geometry
+    from .pipeline import FITS
+
+    def run() -> str:
+        if fit not in ("auto", *FITS):
+            raise ValueError(f"fit: expected one of {('auto', *FITS)}, got {fit!r}.")
+        geometry = read_geometry(models_dir)
+        if fit == "resample" and geometry is None:
+            raise ValueError(
+                f"fit resample: {models_dir} has no geometry.json (a model trained before it); use resize."
+            )
+        if fit == "auto" and geometry is None:
+            logger.warning("%s: no geometry.json: scans are resized to the trained matrix (fit resize).", models_dir)
+        return ("resample" if geometry is not None else "resize") if fit == "auto" else fit
 
     return one_line_errors(run, debug)

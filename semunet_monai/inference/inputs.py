@@ -37,7 +37,20 @@ LIST_SUFFIXES = (".txt", ".lst", ".list")
 DICOM_SUFFIXES = (".dcm", ".ima")
 OUTPUT_POSTFIXES = ("seg", "recon")
 # name tokens (split at non-alphanumerics, lower case) that mark a file as something other than a scan
-_NOT_SCAN = {"label", "labels", "labelsfortraining", "labelsfortesting", "seg", "segmentation", "mask", "brainmask"}
+_NOT_SCAN = {
+    "label",
+    "labels",
+    "labelsfortraining",
+    "labelsfortesting",
+    "seg",
+    "segmentation",
+    "mask",
+    "brainmask",
+    "aseg",
+    "aparc",
+    "dseg",
+    "probseg",
+}
 # name tokens of each contrast; a file matches the trained modality when its tokens meet that set and no other's
 _CONTRASTS: dict[str, set[str]] = {
     "T1": {"t1", "t1w", "mprage", "spgr", "bravo"},
@@ -88,9 +101,14 @@ def _is_dicom(path: Path) -> bool:
 
 
 def _dicom_folder(folder: Path) -> bool:
-    """A folder whose files are DICOM slices (one series) and that holds no sub-folders of its own."""
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return bool(files) and not any(p.is_dir() for p in folder.iterdir()) and all(_is_dicom(p) for p in files[:8])
+    """A folder of DICOM slices (one series) with no sub-folders: some of its files are DICOM and none of the others
+    is an image (side files such as ``info.txt`` are allowed)."""
+    if any(p.is_dir() for p in folder.iterdir()):
+        return False
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    dicom = [p for p in files if _is_dicom(p)]
+    others = [p for p in files if p not in dicom]
+    return bool(dicom) and not any(_suffix(p.name, IMAGE_SUFFIXES + KSPACE_SUFFIXES) for p in others)
 
 
 @dataclass(frozen=True)
@@ -172,9 +190,8 @@ def _found_in(folder: Path, modality: str, pattern: str | None, skipped: list) -
     for path in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
-        if path.is_dir() and _dicom_folder(path):
-            found.append((path, path.parent.relative_to(folder)))
-        if not path.is_file() or not _suffix(path.name, IMAGE_SUFFIXES + KSPACE_SUFFIXES):
+        is_series = path.is_dir() and _dicom_folder(path)  # a series folder competes with its parent's files
+        if not is_series and (not path.is_file() or not _suffix(path.name, IMAGE_SUFFIXES + KSPACE_SUFFIXES)):
             continue
         reason = _skip_reason(path, pattern)
         if reason is None:
@@ -210,6 +227,8 @@ def select_inputs(
     """
     if not inputs:
         raise ValueError("no input given: name scan files, folders or a list file.")
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise ValueError(f"--out {output_dir}: exists and is not a folder; give an output folder.")
     out = Path(output_dir).resolve()
     selection = Selection()
     chosen: list[tuple[Path, Path, bool]] = []  # (scan, output folder relative to out, in a folder)

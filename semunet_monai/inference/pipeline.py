@@ -109,12 +109,28 @@ class WriteOutputsd(MapTransform):
                 continue
             value = d[key]
             array = np.asarray(value.detach().cpu().numpy()[0], dtype=dtype)
-            affine = np.asarray(value.affine.cpu().numpy(), dtype=np.float64)
-            img = nib.Nifti1Image(array, affine)
-            img.set_qform(affine, code=1)
-            img.set_sform(affine, code=1)
+            img = _like_input(array, value)
             atomic_write(Path(d[path_key]), lambda tmp, img=img: nib.save(img, str(tmp)))
         return d
+
+
+def _like_input(array: np.ndarray, value) -> nib.Nifti1Image:
+    """A NIfTI image of ``array`` (on the scan's voxel grid) with the scan's geometry: a NIfTI scan's own qform and
+    sform with their codes (registered scans often carry a sform that differs from the qform; readers disagree on
+    which to use), else the affine the reader gave (MetaImage, NRRD, DICOM: scanner coordinates, code 1)."""
+    source = str(getattr(value, "meta", {}).get("filename_or_obj", ""))
+    if source.lower().endswith((".nii", ".nii.gz")):
+        ref = nib.load(source)
+        if tuple(ref.shape[:3]) == array.shape:
+            img = nib.Nifti1Image(array, None)
+            img.set_qform(ref.get_qform(coded=False), code=int(ref.header["qform_code"]))
+            img.set_sform(ref.get_sform(coded=False), code=int(ref.header["sform_code"]))
+            return img
+    affine = np.asarray(value.affine.cpu().numpy(), dtype=np.float64)
+    img = nib.Nifti1Image(array, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    return img
 
 
 def postprocessing(

@@ -35,3 +35,12 @@ def test_max_epochs_bounds_the_whole_run_in_the_presets_proportion(total, split)
     assert (c.train.epochs, c.train.finetune_epochs) == split and sum(split) == total
     with pytest.raises(ValueError, match="max_epochs"):
         experiment("cpu", max_epochs=0)
+
+
+@pytest.mark.parametrize("method", ["loupe_seg", "liu", "mdrecon", "fullysampled"])
+def test_max_epochs_bounds_methods_with_segnet_only_phases(method):
+    from semunet_monai.engines.methods import method_phases
+
+    c = experiment("cpu", method=method, max_epochs=10)
+    run = sum(p.num_epochs(c.train.epochs, c.train.finetune_epochs) for p in method_phases(method))
+    assert run == 10 and c.train.epochs >= 1

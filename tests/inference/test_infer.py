@@ -159,4 +159,4 @@ def test_kspace_of_another_matrix_is_refused(tmp_path):
     k = (np.ones((2, 24, 24)) + 1j).astype(np.complex64)
     np.save(tmp_path / "acq.npy", k)
     with pytest.raises(ValueError, match=r"acq.npy: k-space slices are 24x24, the model's mask is 32x32"):
-        prepare_inputs([tmp_path / "acq.npy"], tmp_path / "out", "T1", MATRIX)
+        prepare_inputs([tmp_path / "acq.npy"], tmp_path / "out", "T1", np.ones(MATRIX, bool))

@@ -130,3 +130,18 @@ def test_refusals_name_the_file(tmp_path, setup, match):
     if setup == "exists":
         (scan,) = select_inputs(inputs, out, overwrite=True).scans
         assert scan.outputs["recon"] == (out / "a_recon.nii.gz").resolve()
+
+
+def test_dicom_series_folders_follow_the_contrast_and_label_rules(tmp_path):
+    for series in ("t1_mprage", "t2_flair", "seg_manual"):
+        for k in range(3):
+            (tmp_path / "study" / series).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "study" / series / f"IM{k:04d}").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 16)
+    (tmp_path / "study" / "t1_mprage" / "info.txt").write_text("acquired 2026\n")  # a side file does not hide it
+    sel = select_inputs([tmp_path / "study"], tmp_path / "out")
+    assert [s.path.name for s in sel.scans] == ["t1_mprage"] and sel.scans[0].kind == "image"
+    assert {p.name: r for p, r in sel.skipped} == {
+        "seg_manual": "a label map or mask",
+        "t2_flair": "another contrast (T2_FLAIR; the model was trained on T1)",
+    }
+    assert sel.scans[0].outputs["seg"].name == "t1_mprage_seg.nii.gz"
