@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from .checks import check_scan
-from .infer import bundle_fit, bundle_inputs, dataset_label_values, infer, one_line_errors, prepare_inputs
+from .infer import (
+    bundle_fit,
+    bundle_inputs,
+    dataset_label_values,
+    infer,
+    one_line_errors,
+    prepare_inputs,
+    saved_experiment,
+)
 from .inputs import Scan, Selection, modality_of, select_inputs
 from .model import Trained, load_trained, read_geometry, training_geometry, write_geometry
 from .pipeline import FITS, postprocessing, preprocessing, run_inference, slice_inferer
@@ -26,6 +34,7 @@ __all__ = [
     "preprocessing",
     "read_geometry",
     "run_inference",
+    "saved_experiment",
     "select_inputs",
     "slice_inferer",
     "training_geometry",

@@ -14,7 +14,15 @@ from .checks import check_scan
 from .inputs import Selection, select_inputs
 from .pipeline import RECON_FILE, SEG_FILE
 
-__all__ = ["prepare_inputs", "infer", "bundle_inputs", "bundle_fit", "one_line_errors", "dataset_label_values"]
+__all__ = [
+    "prepare_inputs",
+    "infer",
+    "bundle_inputs",
+    "bundle_fit",
+    "one_line_errors",
+    "dataset_label_values",
+    "saved_experiment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +130,7 @@ def infer(
                 device_,
                 progress=progress,
                 label_values=scheme.raw_values() if dataset_labels else None,
+                n4=trained.config.data.n4,
             )
         seconds += timing["seconds"]
     if kspaces:
@@ -147,20 +156,27 @@ def infer(
     return summary
 
 
-def dataset_label_values(models_dir: str | Path) -> list[int]:
-    """The dataset label value of each class of a bundle's (or run folder's) label scheme (see
-    :meth:`~semunet_monai.data.labels.LabelScheme.raw_values`)."""
+def saved_experiment(models_dir: str | Path):
+    """The experiment a bundle's ``models/`` (``experiment.json``) or a run folder (``config.yaml``) was trained
+    with."""
     import json
 
     import yaml
 
     from ..config import config_from_dict
-    from ..data.labels import get_label_scheme
 
     home = Path(models_dir)
     path = home / "experiment.json" if (home / "experiment.json").is_file() else home / "config.yaml"
     raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    return get_label_scheme(config_from_dict(raw, source=str(path)).data.label_scheme).raw_values()
+    return config_from_dict(raw, source=str(path))
+
+
+def dataset_label_values(models_dir: str | Path) -> list[int]:
+    """The dataset label value of each class of a bundle's (or run folder's) label scheme (see
+    :meth:`~semunet_monai.data.labels.LabelScheme.raw_values`)."""
+    from ..data.labels import get_label_scheme
+
+    return get_label_scheme(saved_experiment(models_dir).data.label_scheme).raw_values()
 
 
 def one_line_errors(run, debug: bool = False):

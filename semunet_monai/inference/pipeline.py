@@ -63,6 +63,7 @@ def preprocessing(
     spacing: Sequence[float] | None = None,
     fit: str = "resample",
     upper_percentile: float = 99.5,
+    n4: bool = False,
 ) -> Compose:
     """Scan file -> ``image`` ``(1, H, W, D)`` float32 in [0, 1] at the trained matrix ``(H, W)``.
 
@@ -71,6 +72,8 @@ def preprocessing(
         spacing: the training scans' in-plane spacing (mm); needed by ``fit="resample"``.
         fit: ``"resample"`` or ``"resize"`` (see the module docstring).
         upper_percentile: the percentile that maps to 1 (training's ``ScaleIntensityRangePercentilesd`` upper).
+        n4: N4 bias-field correction before the scaling, as a model trained with ``data.n4`` saw its scans (not
+            inverted: the reconstruction is then in the scan's units after bias correction).
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
@@ -81,6 +84,12 @@ def preprocessing(
         LoadImaged(Keys.IMAGE, reader=SimpleITKReader(), image_only=True),
         EnsureChannelFirstd(Keys.IMAGE, channel_dim="no_channel"),
         Orientationd(Keys.IMAGE, axcodes="RAS", labels=None),
+    ]
+    if n4:
+        from ..transforms.intensity import N4BiasFieldCorrectiond
+
+        steps.append(N4BiasFieldCorrectiond(Keys.IMAGE))
+    steps += [
         PercentileScaled(Keys.IMAGE, 0.0, upper_percentile, clip=True),
     ]
     if fit == "resample":
@@ -178,6 +187,7 @@ def run_inference(
     device: torch.device | str = "cpu",
     progress: bool = True,
     label_values: Sequence[int] | None = None,
+    n4: bool = False,
 ) -> dict:
     """Run ``network`` (a :class:`~semunet_monai.bundle.BundleNetwork` with ``outputs="stacked"``) over ``items``
     (``{"image", "recon_file", "seg_file"}``) with MONAI's SupervisedEvaluator; returns a summary."""
@@ -185,7 +195,7 @@ def run_inference(
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    pre = preprocessing(matrix, spacing, fit)
+    pre = preprocessing(matrix, spacing, fit, n4=n4)
     device = torch.device(device)
     loader = DataLoader(Dataset(items, pre), batch_size=1, shuffle=False, num_workers=0)
     evaluator = SupervisedEvaluator(

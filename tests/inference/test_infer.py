@@ -160,3 +160,26 @@ def test_kspace_of_another_matrix_is_refused(tmp_path):
     np.save(tmp_path / "acq.npy", k)
     with pytest.raises(ValueError, match=r"acq.npy: k-space slices are 24x24, the model's mask is 32x32"):
         prepare_inputs([tmp_path / "acq.npy"], tmp_path / "out", "T1", np.ones(MATRIX, bool))
+
+
+def test_a_model_trained_with_n4_gets_its_scans_n4_corrected(identity_run, tmp_path):
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "n4run"
+    shutil.copytree(identity_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["n4"] = True
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    volume = smooth_volume((32, 32, 12)) * np.linspace(0.6, 1.4, 32)[:, None, None]  # a strong bias field along x
+    scan = write_scan(tmp_path / "in" / "T1.nii.gz", volume.astype(np.float32))
+    infer(run, [scan], tmp_path / "n4", progress=False)
+    infer(identity_run, [scan], tmp_path / "plain", progress=False)
+    n4, plain = _load(tmp_path / "n4" / "T1_recon.nii.gz")[0], _load(tmp_path / "plain" / "T1_recon.nii.gz")[0]
+    assert n4.shape == plain.shape and np.isfinite(n4).all()
+    assert np.abs(n4 - plain).max() > 0.01 * plain.max()  # the setting reaches the pipeline: N4 changed the input
+    from semunet_monai.inference import preprocessing
+
+    names = [type(t).__name__ for t in preprocessing((32, 32), (2.0, 2.0), n4=True).transforms]
+    assert names.index("N4BiasFieldCorrectiond") < names.index("PercentileScaled")  # as in training
