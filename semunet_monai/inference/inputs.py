@@ -133,12 +133,6 @@ class Selection:
     scans: list[Scan] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
-    def items(self, kind: str = "image") -> list[dict[str, str]]:
-        """MONAI data dictionaries of one kind: ``{"image": path, "stem": output stem}`` for scans,
-        ``{"kspace": path, "stem": ...}`` for k-space files."""
-        key = "image" if kind == "image" else "kspace"
-        return [{key: str(s.path), "out_recon": str(s.outputs["recon"])} for s in self.scans if s.kind == kind]
-
 
 def _skip_reason(path: Path, pattern: str | None) -> str | None:
     """Why a file found in a folder is not a scan whatever its contrast (None: it may be one)."""
