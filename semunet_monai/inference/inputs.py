@@ -252,7 +252,8 @@ def select_inputs(
             + (f" ({len(selection.skipped)} file(s) skipped, listed above)" if selection.skipped else "")
             + "; name the files, or choose them with --pattern."
         )
-    given_inputs = {p.resolve() for p, _, _ in chosen}
+    # every file found in the inputs, skipped ones too (a user's own T1_seg.nii.gz beside the scan is never replaced)
+    given_inputs = {p.resolve() for p, _, _ in chosen} | {p.resolve() for p, _ in selection.skipped}
     seen: dict[Path, Path] = {}
     for path, rel, _ in chosen:
         stem = path.name if path.is_dir() else _stem(path.name)
@@ -262,7 +263,10 @@ def select_inputs(
             if not target.is_relative_to(out):
                 raise ValueError(f"{path}: its output {target} would be written outside the output folder {out}.")
             if target in given_inputs:
-                raise ValueError(f"{path}: its output {target} would overwrite an input scan.")
+                raise ValueError(
+                    f"{path}: its output {target} would overwrite a file of the input (even with --overwrite); "
+                    f"choose an --out outside the input folders."
+                )
             if target in seen:
                 raise ValueError(
                     f"{path} and {seen[target]} would both write {target}; pass their folder instead, or rename one."

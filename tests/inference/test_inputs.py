@@ -109,7 +109,8 @@ def test_literal_names_list_files_and_explicit_files(tmp_path):
         ("text", r"notes.txt: the list file names no scans"),
         ("unsupported", r"scan.mat: unsupported file type"),
         ("collide", "would both write"),
-        ("over_input", "would overwrite an input"),
+        ("over_input", "would overwrite a file of the input"),
+        ("over_skipped", "would overwrite a file of the input \\(even with --overwrite\\)"),
         ("exists", "exists already .*--overwrite"),
     ],
 )
@@ -124,9 +125,11 @@ def test_refusals_name_the_file(tmp_path, setup, match):
         "collide": lambda: [_touch(tmp_path / "a" / "T1.nii.gz"), _touch(tmp_path / "b" / "T1.nii")],
         "over_input": lambda: [_touch(out / "a.nii.gz"), _touch(out / "a_seg.nii.gz")],
         "exists": lambda: [_touch(tmp_path / "a.nii.gz"), _touch(out / "a_recon.nii.gz")][:1],
+        # a user's own segmentation beside the scan, in the folder given as --out: skipped, and never replaced
+        "over_skipped": lambda: [_touch(out / "T1.nii.gz").parent, _touch(out / "T1_seg.nii.gz")][:1],
     }[setup]()
     with pytest.raises(ValueError, match=match):
-        select_inputs(inputs, out)
+        select_inputs(inputs, out, overwrite=setup == "over_skipped")
     if setup == "exists":
         (scan,) = select_inputs(inputs, out, overwrite=True).scans
         assert scan.outputs["recon"] == (out / "a_recon.nii.gz").resolve()
