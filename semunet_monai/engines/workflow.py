@@ -144,11 +144,8 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
         )
     phases = method_phases(config.train.method)
     old_t, new_t = saved["train"], new["train"]
-    started = [
-        (_phase_dir(run_dir, i, p) / "latest.pt").is_file() or (_phase_dir(run_dir, i, p) / "final.pt").is_file()
-        for i, p in enumerate(phases)
-    ]
-    extend = set()
+    # a phase has started when it trained (a 0-epoch phase, fine-tuning skipped, only froze the mask: rerun it)
+    started = [(_phase_dir(run_dir, i, p) / "latest.pt").is_file() for i, p in enumerate(phases)]
     for i, phase in enumerate(phases):
         before = phase.num_epochs(old_t["epochs"], old_t["finetune_epochs"])
         after = phase.num_epochs(new_t["epochs"], new_t["finetune_epochs"])
@@ -165,9 +162,15 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
                 f"result{' (the learned mask is frozen)' if phases[i + 1].freeze_mask else ''}; it cannot get "
                 f"{after} epochs now. Use a new --out folder, or give more epochs to the phase in progress."
             )
-        if after > before and (_phase_dir(run_dir, i, phase) / "final.pt").is_file():
-            extend.add(i)
-    return extend
+    # every finished phase from the first one that changes on: trained on (or, with 0 epochs, just rerun)
+    resized = [
+        i
+        for i, phase in enumerate(phases)
+        if phase.num_epochs(new_t["epochs"], new_t["finetune_epochs"])
+        != phase.num_epochs(old_t["epochs"], old_t["finetune_epochs"])
+    ]
+    first = min(resized, default=len(phases))
+    return {i for i, p in enumerate(phases) if i >= first and (_phase_dir(run_dir, i, p) / "final.pt").is_file()}
 
 
 def _warm_start(model: SemuNet, state: dict) -> None:

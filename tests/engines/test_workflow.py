@@ -206,3 +206,15 @@ def test_zero_finetune_epochs_skip_fine_tuning_but_freeze_the_mask(demo_dir, tmp
     assert mask.dtype == bool and int(mask.sum()) == round(config.sampling.rate * mask.size)
     with pytest.raises(ValueError, match="train.finetune_epochs must be 0"):
         train(tiny(demo_dir, train={"finetune_epochs": -1}), tmp_path / "run2", progress=False)
+
+
+def test_resume_after_skipped_fine_tuning_can_extend_the_first_stage(demo_dir, tmp_path):
+    """1 + 0 epochs (MONAI Label's max_epochs 1) froze the mask without fine-tuning: --resume with 2 + 1 trains
+    stage 1 on to epoch 2, freezes the mask again and fine-tunes for 1 epoch."""
+    run = tmp_path / "run"
+    train(tiny(demo_dir, train={"method": "semunet", "epochs": 1, "finetune_epochs": 0}), run, progress=False)
+    train(
+        tiny(demo_dir, train={"method": "semunet", "epochs": 2, "finetune_epochs": 1}), run, resume=True, progress=False
+    )
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [(r["phase"], r["epoch"]) for r in rows] == [("joint", 1), ("joint", 2), ("finetune", 1)]
