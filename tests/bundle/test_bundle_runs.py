@@ -164,6 +164,19 @@ def test_verify_net_in_out_on_an_untrained_bundle(tmp_path):
     )
 
 
+def test_verify_net_in_out_for_the_reconstruction_output(tmp_path):
+    """The second output, described by metadata's recon_network_data_format: the same network_def with
+    outputs='recon', checked by MONAI's verify_net_in_out against that format."""
+    bundle = _bundle_copy(tmp_path)
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta["network_data_format"] = meta["recon_network_data_format"]
+    (bundle / "configs" / "recon_metadata.json").write_text(json.dumps(meta))
+    args = ["verify_net_in_out", "network_def", "--meta_file", "configs/recon_metadata.json"]
+    _run([*args, "--config_file", "configs/inference.json", "--network_def#outputs", "recon"], cwd=bundle)
+    bad = ["--config_file", "configs/inference.json", "--network_def#outputs", "seg"]  # 8 channels, not 1
+    assert _run([*args, *bad], cwd=bundle, expect_ok=False).returncode != 0
+
+
 def test_verify_metadata_against_the_model_zoo_schema():
     if not SCHEMA.is_file():
         pytest.skip(f"schema not found at {SCHEMA} (it ships in ../shared beside the repository)")
