@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "experiment.json"
 OUTPUTS = ("seg", "recon", "both", "stacked")
-INPUT_SUFFIXES = (".nii", ".nii.gz")
 
 
 def experiment(
@@ -199,11 +198,11 @@ def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> 
     return recorded
 
 
-def _warm_start_state(handlers: list | None, network: TrainingNetwork | None) -> dict | None:
-    """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network`` and return its SemuNet state, or
-    None without loaders. Other handlers are refused: the phases build their own engines."""
+def _warm_start(handlers: list | None, network: TrainingNetwork | None) -> None:
+    """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network``, which training then starts from;
+    refuse loaders that load no ReconNet or SegNet weight, and other handlers (the phases build their own engines)."""
     if not handlers:
-        return None
+        return
     from ignite.engine import Engine
     from monai.handlers import CheckpointLoader
 
@@ -229,7 +228,6 @@ def _warm_start_state(handlers: list | None, network: TrainingNetwork | None) ->
             f"prefix)."
         )
     logger.info("warm start: %d ReconNet/SegNet tensors loaded", len(changed))
-    return {k: v for k, v in after.items() if k in changed}
 
 
 def _split_epochs(total: int, config: ExperimentConfig) -> tuple[int, int]:
@@ -290,11 +288,11 @@ def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimi
     from .engines.distributed import is_main
     from .engines.workflow import train
 
-    initial = _warm_start_state(handlers, network)
+    _warm_start(handlers, network)  # the loaders write into network.model, the model train() then trains
     model = network.model if network is not None else None
     if model is not None:
         config = record_network(config, model, optimizer)
-    results = train(config, run_dir, resume=resume, initial_state=initial, model=model, optimizer_factory=optimizer)
+    results = train(config, run_dir, resume=resume, model=model, optimizer_factory=optimizer)
     if not is_main():
         return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)

@@ -173,26 +173,12 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
     return {i for i, p in enumerate(phases) if i >= first and (_phase_dir(run_dir, i, p) / "final.pt").is_file()}
 
 
-def _warm_start(model: SemuNet, state: dict) -> None:
-    """Load the ReconNet/SegNet tensors of ``state`` whose names and shapes match ``model`` (nothing else)."""
-    own = model.state_dict()
-    chosen = {
-        k: v for k, v in state.items() if k.startswith(("recon.", "seg.")) and k in own and own[k].shape == v.shape
-    }
-    if not chosen:
-        raise ValueError("warm start: the given weights hold no ReconNet or SegNet tensor of this network's shapes.")
-    model.load_state_dict(chosen, strict=False)
-    total = sum(k.startswith(("recon.", "seg.")) for k in own)
-    logger.info("warm start: %d of %d network tensors loaded", len(chosen), total)
-
-
 def train(
     config: ExperimentConfig,
     run_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
     test: bool = True,
-    initial_state: dict | None = None,
     model: SemuNet | None = None,
     optimizer_factory=None,
 ) -> dict:
@@ -204,10 +190,8 @@ def train(
         resume: continue from the latest checkpoints (finished phases are skipped).
         progress: show a progress bar.
         test: evaluate the final model on the test subjects (the reproduction grid scores them itself, in one pass).
-        initial_state: weights to start from (a warm start): the ReconNet and SegNet tensors of a SemuNet state dict
-            whose shapes match are loaded before the first phase; the mask is not (a learned mask starts afresh).
-        model: the SemuNet to train instead of building it from the config (a bundle's ``network_def``); its mask
-            must have the data's slice shape.
+        model: the SemuNet to train instead of building it from the config (a bundle's ``network_def``, possibly
+            warm-started); its mask must have the data's slice shape.
         optimizer_factory: called with each phase's parameter groups instead of ``torch.optim.Adam`` (a bundle's
             ``optimizer`` node in callable mode).
 
@@ -253,8 +237,6 @@ def train(
             f"{shape[0]}x{shape[1]} (data.spatial_size)."
         )
     model = model.to(device)
-    if initial_state is not None and not resume:
-        _warm_start(model, initial_state)
     if model.sampler is not None and rank() > 0:
         model.sampler.generator.manual_seed(t.seed + 7919 * rank())  # fresh Monte-Carlo draws per rank
     loss_fn = JointLoss(lam=t.lam, seg_loss=t.seg_loss, ignore_index=IGNORE_INDEX)

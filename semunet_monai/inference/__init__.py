@@ -10,10 +10,9 @@ from .infer import (
     infer,
     one_line_errors,
     prepare_inputs,
-    saved_experiment,
 )
 from .inputs import Scan, Selection, modality_of, select_inputs
-from .model import Trained, load_trained, read_geometry, training_geometry, write_geometry
+from .model import Trained, load_trained, read_geometry, saved_experiment, training_geometry, write_geometry
 from .pipeline import FITS, postprocessing, preprocessing, run_inference, slice_inferer
 
 __all__ = [

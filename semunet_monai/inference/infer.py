@@ -21,7 +21,6 @@ __all__ = [
     "bundle_fit",
     "one_line_errors",
     "dataset_label_values",
-    "saved_experiment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,25 +155,11 @@ def infer(
     return summary
 
 
-def saved_experiment(models_dir: str | Path):
-    """The experiment a bundle's ``models/`` (``experiment.json``) or a run folder (``config.yaml``) was trained
-    with."""
-    import json
-
-    import yaml
-
-    from ..config import config_from_dict
-
-    home = Path(models_dir)
-    path = home / "experiment.json" if (home / "experiment.json").is_file() else home / "config.yaml"
-    raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    return config_from_dict(raw, source=str(path))
-
-
 def dataset_label_values(models_dir: str | Path) -> list[int]:
     """The dataset label value of each class of a bundle's (or run folder's) label scheme (see
     :meth:`~semunet_monai.data.labels.LabelScheme.raw_values`)."""
     from ..data.labels import get_label_scheme
+    from .model import saved_experiment
 
     return get_label_scheme(saved_experiment(models_dir).data.label_scheme).raw_values()
 
@@ -207,9 +192,8 @@ def bundle_inputs(
     as for ``semunet-monai infer``. Errors end the run in one line (see :func:`one_line_errors`)."""
 
     def run() -> dict[str, list[dict]]:
-        import json
-
-        from ..config import config_from_dict
+        from ..engines.checkpoint import load_checkpoint
+        from .model import saved_experiment
 
         given = [x for x in (input_dir, input_list) if x]
         if datalist is not None:
@@ -232,9 +216,7 @@ def bundle_inputs(
         cfg_path = home / "experiment.json"
         if not cfg_path.is_file() or not (home / "model.pt").is_file():
             raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
-        config = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
-        from ..engines.checkpoint import load_checkpoint
-
+        config = saved_experiment(home)
         mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
         images, kspaces, _ = prepare_inputs(
             given, output_dir, config.data.modality, mask, pattern=pattern, overwrite=overwrite

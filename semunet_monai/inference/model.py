@@ -13,12 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from ..atomic import atomic_write_text
 from ..config import ExperimentConfig, config_from_dict
 from ..networks.semunet import SemuNet
 
-__all__ = ["GEOMETRY_NAME", "Trained", "load_trained", "training_geometry", "write_geometry", "read_geometry"]
+__all__ = [
+    "GEOMETRY_NAME",
+    "Trained",
+    "load_trained",
+    "saved_experiment",
+    "training_geometry",
+    "write_geometry",
+    "read_geometry",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +100,15 @@ def read_geometry(folder: str | Path) -> dict | None:
     return geometry
 
 
+def saved_experiment(models_dir: str | Path) -> ExperimentConfig:
+    """The experiment a bundle's ``models/`` (``experiment.json``) or a run folder (``config.yaml``) was trained
+    with."""
+    home = Path(models_dir)
+    path = home / "experiment.json" if (home / "experiment.json").is_file() else home / "config.yaml"
+    raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    return config_from_dict(raw, source=str(path))
+
+
 def _bundle_models_dir(path: Path) -> Path | None:
     for candidate in (path, path / "models"):
         if (candidate / "experiment.json").is_file() and (candidate / "model.pt").is_file():
@@ -124,7 +142,7 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
             from ..bundle import load_bundle_network
 
             model = load_bundle_network(home, weights=True).model.to(device).eval()
-            config = config_from_dict(json.loads((home / "experiment.json").read_text()), source=str(home))
+            config = saved_experiment(home)
             kind = "bundle"
     except CheckpointError as err:
         raise ValueError(str(err)) from None
