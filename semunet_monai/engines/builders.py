@@ -10,7 +10,7 @@ from ..networks.semunet import SemuNet
 from ..networks.unets import IdentityRecon, ReconNet, SegNet
 from ..sampling.masks import make_mask, mask_geometry
 from ..sampling.sampnet import SampNet
-from .methods import Phase, method_uses
+from .methods import Phase, get_method
 
 __all__ = ["build_model", "build_optimizer", "set_trainable"]
 
@@ -25,29 +25,31 @@ def build_model(
     """The SemuNet composition for ``config.train.method`` on images of ``shape``.
 
     Learned-mask methods get a SampNet; fixed-mask methods get ``make_mask(sampling.mask_kind, ...)``;
-    ``fullysampled`` gets an all-ones mask and an identity ReconNet, so its path is SegNet on the image.
+    a method that samples all of k-space (``fullysampled``) gets an all-ones mask and an identity ReconNet, so its
+    path is SegNet on the image.
 
     Args:
         recon, seg: networks to compose instead of building them from ``config.model`` (a bundle's
             ``network_def`` nodes). ``recon`` is unused by ``fullysampled`` (identity) and ``mdrecon`` (its own
             dual-domain network), ``seg`` by ``loupe`` (no SegNet).
     """
-    method, s, m = config.train.method, config.sampling, config.model
-    uses = method_uses(method)
+    method, s, m = get_method(config.train.method), config.sampling, config.model
     channels = 1 if m.image_mode == "magnitude" else 2
-    if "seg" not in uses:
+    if "seg" not in method.modules:
         seg = None
     elif seg is None:
         seg = SegNet(num_classes=num_classes, features=m.seg_features or m.features)
-    if method == "fullysampled":
-        return SemuNet(recon=IdentityRecon(), seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
-    if method == "mdrecon":
+    if method.recon == "identity":
+        recon = IdentityRecon()
+    elif method.recon == "dual_domain":
         from ..networks.mdrecon import MDReconNet
 
         recon = MDReconNet(channels, cascades=m.mdrecon_cascades, features=m.mdrecon_features)
     elif recon is None:
         recon = ReconNet(in_channels=channels, features=m.recon_features or m.features)
-    if "sampler" in uses:
+    if method.mask == "full":
+        return SemuNet(recon=recon, seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
+    if method.mask == "learned":
         sampler = SampNet(
             shape,
             s.rate,

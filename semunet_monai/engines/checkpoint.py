@@ -1,7 +1,8 @@
 """Atomic checkpoints that hold only tensors and plain Python values, and safe loading with precise errors.
 
-MONAI's CheckpointSaver writes non-atomically and deletes the previous final file before writing the new one;
-these checkpoints go to a temporary file and ``os.replace`` it, keeping the previous one as ``*.prev.pt``.
+MONAI's CheckpointSaver writes non-atomically and deletes the previous final file before writing the new one.
+Training saves through Ignite's ``Checkpoint`` with :class:`ReplacingDiskSaver`, which writes a temporary file and
+``os.replace``-s it, keeping the previous one as ``*.prev.pt``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from ignite.handlers import DiskSaver
 
 from ..atomic import atomic_write
 
-__all__ = ["CheckpointError", "save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "all_finite"]
+__all__ = [
+    "CheckpointError",
+    "ReplacingDiskSaver",
+    "StateRecord",
+    "RngState",
+    "save_atomic",
+    "load_checkpoint",
+    "rng_state",
+    "set_rng_state",
+    "all_finite",
+]
 
 
 class CheckpointError(ValueError):
@@ -28,6 +40,52 @@ def save_atomic(obj: dict[str, Any], path: str | Path, keep_previous: bool = Fal
     With ``keep_previous`` an existing ``path`` becomes ``<stem>.prev.pt`` just before the replacement.
     """
     return atomic_write(path, lambda tmp: torch.save(obj, tmp), backup=previous_path(path) if keep_previous else None)
+
+
+class ReplacingDiskSaver(DiskSaver):
+    """Ignite's ``DiskSaver`` for a checkpoint that keeps one file name (``latest.pt``, ``best.pt``).
+
+    What Ignite lacks: its ``Checkpoint`` removes the old file before it writes the new one under the same name, so
+    an interruption in between leaves no checkpoint, and ``DiskSaver(atomic=True)`` gives its files mode 0600 plus
+    read bits. Here ``remove`` leaves the file in place, the new file replaces it with ``os.replace`` (the old one
+    kept as ``<stem>.prev.pt`` with ``keep_previous``), and files get the mode a plain ``open`` would give.
+    """
+
+    def __init__(self, dirname: str | Path, keep_previous: bool = False) -> None:
+        super().__init__(dirname, atomic=True, create_dir=True, require_empty=False)
+        self.keep_previous = keep_previous
+
+    def _save_func(self, checkpoint, path: Path, func) -> None:
+        atomic_write(
+            path, lambda tmp: func(checkpoint, tmp), backup=previous_path(path) if self.keep_previous else None
+        )
+
+    def remove(self, filename: str) -> None:
+        pass  # the next save replaces it
+
+
+class StateRecord:
+    """Plain values saved in a checkpoint beside the networks (Ignite's ``Checkpoint`` saves objects that have
+    ``state_dict``): ``get()`` gives them at save time; loading them is done by the caller, which checks them first."""
+
+    def __init__(self, get) -> None:
+        self.get = get
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.get()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class RngState:
+    """The Python, numpy and torch RNG states as a ``Checkpoint`` object (see :func:`rng_state`)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return rng_state()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        set_rng_state(state)
 
 
 def previous_path(path: str | Path) -> Path:

@@ -1,5 +1,6 @@
-"""The few torch.distributed helpers training needs: rank and world size, rank-0-first steps whose errors reach
-every rank (so no rank waits forever at a barrier), and a check that all replicas hold the same weights."""
+"""Distribution helpers: rank, world size and barrier from ``ignite.distributed``, plus two it lacks: a rank-0 step
+whose errors reach every rank (``idist.one_rank_first`` leaves the other ranks waiting at its barrier when rank 0
+raises), and a check that all replicas hold the same weights."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TypeVar
 
+import ignite.distributed as idist
 import torch
 import torch.distributed as dist
 
@@ -20,11 +22,11 @@ def _active() -> bool:
 
 
 def rank() -> int:
-    return dist.get_rank() if _active() else 0
+    return idist.get_rank()
 
 
 def world_size() -> int:
-    return dist.get_world_size() if _active() else 1
+    return idist.get_world_size()
 
 
 def is_main() -> bool:
@@ -32,8 +34,8 @@ def is_main() -> bool:
 
 
 def barrier() -> None:
-    if _active():
-        dist.barrier()
+    if world_size() > 1:
+        idist.barrier()
 
 
 def main_first(step: Callable[[], T]) -> T | None:
@@ -48,7 +50,7 @@ def main_first(step: Callable[[], T]) -> T | None:
             if not _active():
                 raise
     if _active():
-        box = [message]
+        box = [message]  # None or a str: idist.broadcast has no None
         dist.broadcast_object_list(box, src=0)
         message = box[0]
     if message is not None:

@@ -22,7 +22,7 @@ from ..precision import resolve_precision
 from .builders import build_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .handlers import save_json_atomic
-from .methods import Phase, method_uses
+from .methods import Phase, get_method
 from .rundata import resolve_device
 from .trainer import SemuNetEvaluator, VolumeMetrics, flatten_scores
 
@@ -41,10 +41,6 @@ def make_loader(
     )
 
 
-def _key_metric(config: ExperimentConfig) -> str:
-    return config.train.key_metric if "seg" in method_uses(config.train.method) else "psnr"
-
-
 def make_evaluator(
     model: SemuNet,
     loader: DataLoader,
@@ -56,7 +52,7 @@ def make_evaluator(
     """The evaluator of a run; with ``phase``, the one that validates that phase: its input (SegNet on fully
     sampled images for a pre-training phase) and its checkpoint criterion (:meth:`Phase.key_metric`)."""
     has_seg = model.seg is not None
-    key = phase.key_metric(config.train.key_metric) if phase is not None else _key_metric(config)
+    key = (phase or get_method(config.train.method)).key_metric(config.train.key_metric)
     metric = VolumeMetrics(
         key=key if has_seg else "psnr",
         num_classes=scheme.num_classes if has_seg else None,

@@ -1,5 +1,5 @@
-"""Small Ignite handlers (``attach(engine)`` + ``__call__``): non-finite loss stop, epoch-seeded shuffling, per-epoch
-metric tables, TensorBoard images, checkpoints."""
+"""Small Ignite handlers (``attach(engine)`` + ``__call__``): non-finite loss stop, per-epoch loss averages and
+metric tables, TensorBoard images."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from ignite.engine import Engine, Events
 from ..atomic import atomic_write_text
 from ..keys import Keys
 from ..networks.semunet import SemuNet
-from .checkpoint import all_finite, save_atomic
 from .trainer import LOSS, LOSS_RECON, LOSS_SEG
 
 __all__ = [
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
-    "EpochShuffle",
     "EpochLossAverager",
     "MetricsTable",
     "TensorBoardImages",
@@ -54,20 +52,6 @@ class StopOnNonFiniteLoss:
                 f"non-finite training loss at epoch {engine.state.epoch}, iteration {engine.state.iteration}: "
                 f"{values}. Nothing was saved for this epoch; lower the learning rate or check the data."
             )
-
-
-class EpochShuffle:
-    """Call ``sampler.set_epoch(epoch)`` at each epoch start, so the shuffle order depends only on the seed and the
-    epoch number and a resumed run sees the same batches as an uninterrupted one."""
-
-    def __init__(self, sampler: Any) -> None:
-        self.sampler = sampler
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, self)
-
-    def __call__(self, engine: Engine) -> None:
-        self.sampler.set_epoch(engine.state.epoch)
 
 
 class EpochLossAverager:
@@ -219,19 +203,3 @@ class TensorBoardImages:
             mask = self.model.sampler.prob_mask() if self.model.sampler is not None else self.model.operator.mask
         self.writer.add_image(f"{self.tag}/mask", mask.detach().float().cpu().numpy()[None], step)
         self.writer.flush()
-
-
-class LatestCheckpoint:
-    """At each epoch end, save ``latest.pt`` atomically (the previous one kept as ``latest.prev.pt``) from
-    ``make_state()``; refuses to save non-finite weights."""
-
-    def __init__(self, path: str | Path, model: torch.nn.Module, make_state: Any) -> None:
-        self.path, self.model, self.make_state = Path(path), model, make_state
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
-
-    def __call__(self, engine: Engine) -> None:
-        if not all_finite(self.model):
-            raise NonFiniteLossError(f"non-finite weights at epoch {engine.state.epoch}: {self.path} was not written.")
-        save_atomic(self.make_state(), self.path, keep_previous=True)

@@ -9,15 +9,11 @@ SemuNet state dict), ``mask/`` (the fixed or learned boolean mask: npy, NIfTI, P
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import torch
 import yaml
-from ignite.engine import Events
-from monai.handlers import TensorBoardStatsHandler, ValidationHandler
 from monai.utils import set_determinism
-from torch.utils.data.distributed import DistributedSampler
 
 from ..atomic import atomic_write_text
 from ..config import ExperimentConfig, config_from_dict
@@ -26,23 +22,14 @@ from ..losses import JointLoss
 from ..networks.semunet import SemuNet
 from ..precision import resolve_precision
 from ..sampling.io import save_mask
-from .builders import build_model, build_optimizer, set_trainable
-from .checkpoint import CheckpointError, all_finite, load_checkpoint, rng_state, save_atomic, set_rng_state
+from .builders import build_model
+from .checkpoint import all_finite, load_checkpoint, save_atomic
 from .distributed import barrier, is_main, main_first, rank, replicas_agree, world_size
-from .evaluation import evaluate, evaluate_folder, load_trained_model, make_evaluator, make_loader, write_table
-from .handlers import (
-    EpochLossAverager,
-    EpochShuffle,
-    LatestCheckpoint,
-    MetricsTable,
-    NonFiniteLossError,
-    StopOnNonFiniteLoss,
-    TensorBoardImages,
-    save_json_atomic,
-)
-from .methods import method_phases, method_uses
+from .evaluation import evaluate, evaluate_folder, load_trained_model, make_loader, write_table
+from .handlers import NonFiniteLossError, save_json_atomic
+from .methods import get_method, method_phases
+from .phase import RunContext, phase_dir, run_phase
 from .rundata import RunData, demo_root, ensure_demo_dataset, prepare_data, resolve_device
-from .trainer import LOSS, PhaseForward, SemuNetTrainer
 
 # re-exported so that ``semunet_monai.engines.workflow`` stays the one place to import a run's entry points from
 __all__ = [
@@ -113,10 +100,6 @@ def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
 _RESUMABLE = {"epochs", "finetune_epochs", "threads"}
 
 
-def _phase_dir(run_dir: Path, index: int, phase) -> Path:
-    return run_dir / "phases" / f"{index}_{phase.name}"
-
-
 def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
     """Check that ``config`` may continue the run saved in ``run_dir``; returns the indices of finished phases that
     it extends (trained on past their saved end).
@@ -145,7 +128,7 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
     phases = method_phases(config.train.method)
     old_t, new_t = saved["train"], new["train"]
     # a phase has started when it trained (a 0-epoch phase, fine-tuning skipped, only froze the mask: rerun it)
-    started = [(_phase_dir(run_dir, i, p) / "latest.pt").is_file() for i, p in enumerate(phases)]
+    started = [(phase_dir(run_dir, i, p) / "latest.pt").is_file() for i, p in enumerate(phases)]
     for i, phase in enumerate(phases):
         before = phase.num_epochs(old_t["epochs"], old_t["finetune_epochs"])
         after = phase.num_epochs(new_t["epochs"], new_t["finetune_epochs"])
@@ -170,7 +153,7 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
         != phase.num_epochs(old_t["epochs"], old_t["finetune_epochs"])
     ]
     first = min(resized, default=len(phases))
-    return {i for i, p in enumerate(phases) if i >= first and (_phase_dir(run_dir, i, p) / "final.pt").is_file()}
+    return {i for i, p in enumerate(phases) if i >= first and (phase_dir(run_dir, i, p) / "final.pt").is_file()}
 
 
 def train(
@@ -243,37 +226,34 @@ def train(
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None
-    val_loader = make_loader(data.val, t.batch_size, t.num_workers, device=device)
+    ctx = RunContext(
+        config,
+        model,
+        data,
+        loss_fn,
+        device,
+        run_dir,
+        val_loader=make_loader(data.val, t.batch_size, t.num_workers, device=device),
+        writer=writer,
+        resume=resume,
+        progress=progress and is_main(),
+        optimizer_factory=optimizer_factory,
+    )
     try:
         for index, phase in enumerate(phases):
-            phase_dir = run_dir / "phases" / f"{index}_{phase.name}"
+            folder = phase_dir(run_dir, index, phase)
             if phase.freeze_mask and model.sampler is not None:
                 mask = model.freeze_mask()
                 logger.info("froze the learned mask: %d of %d samples", int(mask.sum()), mask.numel())
-            final_path = phase_dir / "final.pt"
+            final_path = folder / "final.pt"
             if resume and final_path.is_file() and index not in extend:
                 model.load_state_dict(load_checkpoint(final_path)["network"])
                 logger.info("phase %s already finished: loaded %s", phase.name, final_path)
                 continue
             if index in extend:
                 logger.info("phase %s: more epochs requested, continuing it from its latest checkpoint", phase.name)
-            _run_phase(
-                config,
-                phase,
-                index,
-                model,
-                data,
-                loss_fn,
-                device,
-                phase_dir,
-                run_dir,
-                writer,
-                val_loader,
-                resume,
-                progress,
-                optimizer_factory,
-            )
-            best_path = phase_dir / "best.pt"
+            run_phase(ctx, phase, index)
+            best_path = folder / "best.pt"
             barrier()  # rank 0 has written its last best.pt: every rank selects the same weights
             if data.split["val"] and best_path.is_file():  # the one model-selection rule (engines.methods)
                 best_state = load_checkpoint(best_path)
@@ -313,8 +293,9 @@ def _finish(
 
         matrix = tuple(int(s) for s in model.operator.mask.shape)
         write_geometry(training_geometry(data.train_images[0], matrix, config.data.modality), run_dir)
-    if model.sampler is None and model.operator.mask is not None and t.method != "fullysampled":
-        method = "sampnet" if "sampler" in method_uses(t.method) else f"fixed:{config.sampling.mask_kind}"
+    kind = get_method(t.method).mask
+    if model.sampler is None and model.operator.mask is not None and kind != "full":
+        method = "sampnet" if kind == "learned" else f"fixed:{config.sampling.mask_kind}"
         save_mask(
             model.operator.mask.bool().cpu(),
             run_dir / "mask",
@@ -334,131 +315,3 @@ def _finish(
     write_table(results, run_dir / "test_metrics.csv")
     logger.info("test: %s", {k: round(v, 4) for k, v in results["mean"].items() if isinstance(v, float)})
     return results
-
-
-def _run_phase(
-    config,
-    phase,
-    index,
-    model,
-    data,
-    loss_fn,
-    device,
-    phase_dir,
-    run_dir,
-    writer,
-    val_loader,
-    resume,
-    progress,
-    optimizer_factory=None,
-):
-    t = config.train
-    epochs = phase.num_epochs(t.epochs, t.finetune_epochs)
-    if epochs == 0:  # train.finetune_epochs: 0 skips fine-tuning (its mask is still frozen before it)
-        logger.info("phase %d (%s): 0 epochs, skipped", index, phase.name)
-        return
-    set_trainable(model, phase)
-    optimizer = build_optimizer(model, phase, config, optimizer_factory)
-    sampler = DistributedSampler(data.train, num_replicas=world_size(), rank=rank(), shuffle=True, seed=t.seed)
-    train_loader = make_loader(data.train, t.batch_size, t.num_workers, sampler, device=device)
-    forward = PhaseForward(model, phase.input)
-    if world_size() > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        forward = torch.nn.parallel.DistributedDataParallel(forward, device_ids=ids)
-    trainer = SemuNetTrainer(
-        device=device,
-        max_epochs=epochs,
-        train_data_loader=train_loader,
-        network=forward,
-        optimizer=optimizer,
-        loss_function=loss_fn,
-        phase=phase,
-        precision=resolve_precision(t.precision, device),
-        non_blocking=device.type == "cuda",  # pinned batches: the host-to-device copy does not block
-    )
-    evaluator = make_evaluator(model, val_loader, device, config, data.scheme, phase)
-    best = {"metric": -math.inf, "epoch": 0}
-
-    def state() -> dict:
-        return {
-            "network": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "trainer": trainer.state_dict(),
-            "grad_scaler": trainer.grad_scaler.state_dict() if trainer.grad_scaler is not None else None,
-            "rng": rng_state(),
-            "meta": {
-                "phase": phase.name,
-                "phase_index": index,
-                "epoch": int(trainer.state.epoch),
-                "dataset_len": len(data.train),
-                "batch_size": t.batch_size,
-                "best_metric": float(best["metric"]),
-                "best_epoch": best["epoch"],
-                "method": t.method,
-            },
-        }
-
-    latest = phase_dir / "latest.pt"
-    if resume and latest.is_file():
-        ckpt = load_checkpoint(latest)
-        meta = ckpt.get("meta", {})
-        if meta.get("dataset_len") != len(data.train) or meta.get("batch_size") != t.batch_size:
-            raise CheckpointError(
-                f"{latest}: saved for {meta.get('dataset_len')} training slices at batch {meta.get('batch_size')}, "
-                f"but this run has {len(data.train)} at batch {t.batch_size}; resume with the same data and batch size."
-            )
-        saved_epoch = int(meta["epoch"])
-        if epochs < saved_epoch:
-            raise CheckpointError(
-                f"{latest}: saved at epoch {saved_epoch} of phase {phase.name!r}, beyond the requested {epochs} epochs."
-            )
-        model.load_state_dict(ckpt["network"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        trainer.load_state_dict(ckpt["trainer"])
-        if trainer.grad_scaler is not None and ckpt.get("grad_scaler"):
-            trainer.grad_scaler.load_state_dict(ckpt["grad_scaler"])  # fp16: the loss scale it had reached
-        trainer.state.max_epochs = epochs
-        set_rng_state(ckpt["rng"])
-        best.update(metric=meta.get("best_metric", -math.inf), epoch=meta.get("best_epoch", 0))
-        logger.info("resumed phase %s at epoch %d from %s", phase.name, saved_epoch, latest)
-        if saved_epoch >= epochs:
-            return  # Ignite would restart a finished run from epoch 0
-
-    EpochShuffle(sampler).attach(trainer)
-    StopOnNonFiniteLoss().attach(trainer)
-    EpochLossAverager().attach(trainer)
-    if is_main():  # validation, tables, checkpoints and TensorBoard belong to rank 0
-        ValidationHandler(interval=max(1, t.val_every), validator=evaluator, epoch_level=True).attach(trainer)
-
-        @trainer.on(Events.COMPLETED)
-        def _validate_last(engine) -> None:
-            if engine.state.epoch % max(1, t.val_every):
-                evaluator.run(engine.state.epoch)
-
-        MetricsTable(run_dir, phase.name, trainer, model, writer).attach(evaluator)
-
-        @evaluator.on(Events.EPOCH_COMPLETED)
-        def _save_best(engine) -> None:
-            value = float(engine.state.metrics["key"])
-            if data.split["val"] and math.isfinite(value) and value > best["metric"] and all_finite(model):
-                best.update(metric=value, epoch=trainer.state.epoch)
-                save_atomic(
-                    {"network": model.state_dict(), "meta": {"epoch": trainer.state.epoch, "metric": value}},
-                    phase_dir / "best.pt",
-                )
-
-        LatestCheckpoint(latest, model, state).attach(trainer)
-        TensorBoardStatsHandler(
-            writer,
-            tag_name=f"{phase.name}/loss",
-            output_transform=lambda o: o[LOSS],
-            iteration_log=True,
-            epoch_log=False,
-        ).attach(trainer)
-        TensorBoardImages(writer, trainer, model, tag=f"{phase.name}/val").attach(evaluator)
-    if progress and is_main():
-        from ignite.handlers import ProgressBar
-
-        ProgressBar(desc=f"{phase.name}").attach(trainer, output_transform=lambda o: {"loss": o[LOSS]})
-    logger.info("phase %d (%s): %d epochs, training %s", index, phase.name, epochs, ", ".join(phase.trainable))
-    trainer.run()

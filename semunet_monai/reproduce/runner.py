@@ -30,7 +30,7 @@ from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..data.labels import get_label_scheme
 from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
-from ..engines.methods import method_steps
+from ..engines.methods import get_method, method_steps
 from ..engines.rundata import RunData, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..precision import resolve_precision
@@ -161,7 +161,7 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
     scores = score_volumes(volumes, num_classes, data.scheme.class_names[1:], merge)
     save_json_atomic(scores, run_dir / "test_metrics.json")
     write_table(scores, run_dir / "test_metrics.csv")
-    recon = cell.spec.method != "fullysampled"  # the image itself: infinite PSNR
+    recon = get_method(cell.spec.method).reconstructs  # the fully sampled row's image is the reference: no PSNR
     per_slice = score_slices(volumes, num_classes, recon_scores=recon)
     save_figure_slice(volumes, per_slice, run_dir / "figure_slice.npz")
     mean = scores["mean"]

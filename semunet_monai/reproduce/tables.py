@@ -16,7 +16,7 @@ import numpy as np
 
 from semunet_monai.atomic import atomic_write_text
 from semunet_monai.data.labels import LABEL_SCHEMES
-from semunet_monai.engines.methods import method_uses
+from semunet_monai.engines.methods import get_method
 from semunet_monai.reproduce.claims import CLAIMS, orderings, psnr_dice_agreement
 from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED, rate_tag, row_name
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
@@ -89,7 +89,7 @@ def column_name(row: str, table: int) -> str:
 
 
 def _has_seg(row: str) -> bool:
-    return "seg" in method_uses(ROWS[row].method)
+    return get_method(ROWS[row].method).segments
 
 
 # (row key, column name): the paper's columns in its order; then every other row of the grid that has the table's

@@ -3,6 +3,8 @@ trains on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from ignite.engine import Events
@@ -21,11 +23,52 @@ from .conftest import tiny
 def test_every_network_gets_epochs_plus_finetune_epochs(method):
     steps = method_steps(method, epochs=30, finetune_epochs=10, steps_per_epoch=7)
     for module in method_uses(method) - {"sampler"}:
-        if method == "liu" or module in {p for ph in METHODS[method] for p in ph.trainable}:
+        if method == "liu" or module in {p for ph in METHODS[method].phases for p in ph.trainable}:
             assert steps[module] == 40 * 7, (method, module)
     if "sampler" in method_uses(method):
         assert steps["sampler"] == 30 * 7  # the mask learns in the joint phase, then it is frozen
     assert method_steps("loupe_seg", 30, 10, 7)["seg"] == method_steps("semunet", 30, 10, 7)["seg"]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_the_model_a_method_builds_follows_its_record(method, demo_dir):
+    from semunet_monai.networks.unets import IdentityRecon
+
+    record = METHODS[method]
+    config = tiny(demo_dir)
+    config.train.method = method
+    model = build_model(config, 8, (48, 48))
+    assert (model.sampler is not None) == (record.mask == "learned")
+    assert (model.seg is not None) == record.segments == ("seg" in method_uses(method))
+    assert isinstance(model.recon, IdentityRecon) == (not record.reconstructs)
+    assert (
+        type(model.recon).__name__
+        == {"config": "ReconNet", "dual_domain": "MDReconNet", "identity": "IdentityRecon"}[record.recon]
+    )
+    if record.mask == "full":
+        assert bool(model.operator.mask.all())
+    elif record.mask == "fixed":
+        assert 0 < float(model.operator.mask.float().mean()) < 0.5
+    assert record.key_metric() == ("mean_dice" if record.segments else "psnr")
+
+
+def test_no_engine_code_tests_a_method_by_name():
+    """A method's behaviour comes from its record (engines.methods.Method), not from comparing its name."""
+    import re
+
+    import semunet_monai
+
+    root = Path(semunet_monai.__file__).parent
+    names = "|".join(METHODS)
+    pattern = re.compile(rf"""(==|!=|\bin\b)\s*\(?["']({names})["']""")
+    hits = [
+        f"{path.relative_to(root)}:{i}"
+        for folder in ("engines", "bundle.py", "inference", "reproduce/runner.py")
+        for path in ([root / folder] if folder.endswith(".py") else sorted((root / folder).rglob("*.py")))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not hits, hits
 
 
 def test_phase_selection_metric_follows_its_loss():
@@ -39,7 +82,7 @@ def test_the_trainer_reads_lambda_from_the_loss(demo_dir):
     config = tiny(demo_dir)
     model = build_model(config, 8, (48, 48))
     optimizer = torch.optim.Adam(model.parameters())
-    joint = METHODS["semunet"][0]
+    joint = METHODS["semunet"].phases[0]
     for lam in (0.1, 0.37):
         loss = JointLoss(lam=lam)
         trainer = SemuNetTrainer(
@@ -70,7 +113,7 @@ def test_segnet_pretraining_is_validated_on_fully_sampled_images(demo_dir):
     data = prepare_data(config)
     model = build_model(config, data.scheme.num_classes, (48, 48)).eval()
     loader = make_loader(data.val, 8, 0)
-    segpre, recon = METHODS["liu"]
+    segpre, recon = METHODS["liu"].phases
     evaluator = make_evaluator(model, loader, torch.device("cpu"), config, data.scheme, segpre)
     outputs = []
     evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(e.state.output))
@@ -98,6 +141,6 @@ def test_segnet_pretraining_validation_works_in_every_image_mode(demo_dir):
         data = prepare_data(config)
         model = build_model(config, data.scheme.num_classes, (48, 48)).eval()
         loader = make_loader(data.val, 8, 0)
-        evaluator = make_evaluator(model, loader, torch.device("cpu"), config, data.scheme, METHODS["liu"][0])
+        evaluator = make_evaluator(model, loader, torch.device("cpu"), config, data.scheme, METHODS["liu"].phases[0])
         evaluator.run()  # the magnitude image is scored as the 'reconstruction', whatever the network's layout
         assert evaluator.state.metrics["ssim"] == pytest.approx(1.0) and 0 <= evaluator.state.metrics["mean_dice"] <= 1

@@ -29,7 +29,7 @@ def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
         iter(dict.fromkeys(r["phase"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())))
     )
     rows = _rows(tmp_path / "run", first_phase)
-    assert len(rows) == METHODS[method][0].num_epochs(EPOCHS, 2)
+    assert len(rows) == METHODS[method].phases[0].num_epochs(EPOCHS, 2)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"], [r["train_loss"] for r in rows]
     assert np.isfinite(results["mean"]["psnr"]) and 0 <= results["mean"]["ssim"] <= 1
     has_seg = method != "loupe"
@@ -46,7 +46,7 @@ def test_each_method_trains_and_its_loss_goes_down(method, demo_dir, tmp_path):
 def _assert_frozen_modules_unchanged(method, run_dir):
     """From one phase to the next, every tensor outside the phase's trainable modules stays exactly the same (Liu's
     SegNet while its ReconNet trains, LOUPE-Seg's mask and ReconNet while its SegNet trains, ...)."""
-    phases = METHODS[method]
+    phases = METHODS[method].phases
     states = [
         load_checkpoint(run_dir / "phases" / f"{i}_{p.name}" / "final.pt")["network"] for i, p in enumerate(phases)
     ]
