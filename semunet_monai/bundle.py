@@ -25,6 +25,7 @@ from .engines.builders import build_model
 from .engines.checkpoint import load_checkpoint, save_atomic
 from .keys import Keys
 from .networks.semunet import SemuNet
+from .networks.varnet import VarNetRecon
 from .precision import autocast, check_precision, resolve_precision
 
 __all__ = [
@@ -73,8 +74,8 @@ def experiment(
             network keeps the architecture the running server infers with.
         overrides: flat names routed to their section: ``method``, ``epochs``, ``finetune_epochs``,
             ``batch_size``, ``lr``, ``seed``, ``val_every``, ``precision`` (train); ``rate``, ``mask_kind``,
-            ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model).
-            None values are ignored.
+            ``geometry`` (sampling); ``spatial_size``, ``modality``, ``label_scheme`` (data); ``features`` (model);
+            ``physics`` (physics.mode) and ``coils`` (physics). None values are ignored.
     """
     sections = {
         "train": (
@@ -92,9 +93,13 @@ def experiment(
         "sampling": ("rate", "mask_kind", "geometry", "acs", "init", "mask_lr"),
         "data": ("spatial_size", "modality", "label_scheme", "demo_subjects", "demo_generator", "demo_dir"),
         "model": ("features",),
+        "physics": ("physics", "coils"),  # the id "physics" is physics.mode
     }
     nested: dict[str, dict[str, Any]] = {name: {} for name in sections}
     for key, value in overrides.items():
+        if key == "physics" and value is not None:
+            nested["physics"]["mode"] = value
+            continue
         section = next((name for name, keys in sections.items() if key in keys), None)
         if section is None:
             known = sorted(k for keys in sections.values() for k in keys)
@@ -155,16 +160,17 @@ class TrainingNetwork(nn.Module):
         return self.model(image).seg
 
 
-def training_network(experiment: ExperimentConfig, recon=None, seg=None) -> TrainingNetwork:
+def training_network(experiment: ExperimentConfig, recon=None, seg=None, varnet=None) -> TrainingNetwork:
     """``network_def`` of train.json: the method's SemuNet at the experiment's spatial size, composed of ``recon``
-    and ``seg`` (train.json's nested ``network_def#recon`` and ``network_def#seg`` nodes, in callable mode; None
-    builds them from the experiment).
+    (or ``varnet`` when ``model.recon`` is ``varnet``) and ``seg`` (train.json's nested ``network_def#recon``,
+    ``network_def#varnet`` and ``network_def#seg`` nodes, in callable mode; None builds them from the experiment).
 
     The nodes are called here, under the experiment's seed (``train.seed``, the global RNG state is restored), in
     the order the command line builds them, so the bundle's initial weights are reproducible and equal to
     ``semunet-monai train``'s."""
     size = (experiment.data.spatial_size,) * 2
     num_classes = get_label_scheme(experiment.data.label_scheme).num_classes
+    recon = varnet if experiment.model.recon == "varnet" else recon
     with torch.random.fork_rng():
         torch.manual_seed(experiment.train.seed)
         seg = seg() if callable(seg) and not isinstance(seg, nn.Module) else seg  # build_model's order: seg first
@@ -173,15 +179,26 @@ def training_network(experiment: ExperimentConfig, recon=None, seg=None) -> Trai
 
 
 def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> ExperimentConfig:
-    """``config`` with what ``network_def`` and ``optimizer`` set written into it (``model.recon_features``,
-    ``model.seg_features``, ``train.lr``), so that the run's config.yaml and the published experiment.json rebuild
-    this very network for inference. Raises ``ValueError`` when the network differs from what the recorded config
-    rebuilds (a setting the experiment cannot hold, such as a BasicUNet activation)."""
+    """``config`` with what ``network_def`` and ``optimizer`` set written into it (``model.recon_features`` or
+    the VarNet's ``model.varnet_*``, ``model.seg_features``, ``train.lr``), so that the run's config.yaml and the
+    published experiment.json rebuild this very network for inference. Raises ``ValueError`` when the network
+    differs from what the recorded config rebuilds (a setting the experiment cannot hold, such as a BasicUNet
+    activation)."""
     values: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
-    for name in ("recon", "seg"):
-        features = getattr(getattr(model, name), "features", None)
+    if isinstance(model.recon, VarNetRecon):
+        values["model"].update(
+            varnet_cascades=len(model.recon.varnet.cascades),
+            varnet_features=[int(f) for f in model.recon.features],
+            varnet_sens_features=[int(f) for f in model.recon.sens_features],
+            varnet_calib=int(model.recon.varnet.coil_sensitivity_model.calib),
+        )
+    else:
+        features = getattr(model.recon, "features", None)
         if features is not None:
-            values["model"][f"{name}_features"] = [int(f) for f in features]
+            values["model"]["recon_features"] = [int(f) for f in features]
+    features = getattr(model.seg, "features", None)
+    if features is not None:
+        values["model"]["seg_features"] = [int(f) for f in features]
     lr = getattr(optimizer, "keywords", {}).get("lr") if optimizer is not None else None
     if lr is not None:
         values["train"]["lr"] = float(lr)

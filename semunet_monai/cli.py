@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .config import PRESETS
 from .data.labels import LABEL_SCHEMES
 from .engines.methods import METHODS
-from .names import GRID_BUDGET, GRID_ROWS, MASK_KINDS, PRECISIONS
+from .names import GRID_BUDGET, GRID_ROWS, MASK_KINDS, PHYSICS_MODES, PRECISIONS, RECON_NETS
 
 __all__ = ["build_parser", "main"]
 
@@ -212,10 +212,22 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, help="sampling rate in (0, 1)")
     p.add_argument("--mask-kind", choices=MASK_KINDS, help="fixed mask for baseline, liu, mdrecon")
     p.add_argument("--geometry", choices=("2d", "lines"), help="learned mask geometry")
+    p.add_argument(
+        "--physics",
+        choices=PHYSICS_MODES,
+        help="what the k-space is: of the magnitude image (the paper's), of a complex image, or multi-coil "
+        "(physics.mode)",
+    )
+    p.add_argument("--coils", type=int, help="coils of the multicoil physics (physics.coils)")
+    p.add_argument(
+        "--recon",
+        choices=RECON_NETS,
+        help="ReconNet: the paper's U-Net on the zero-filled image, or a VarNet on the k-space (model.recon)",
+    )
     _add_data_source(p)
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset")
-    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
+    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train/physics)")
     p.add_argument("--epochs", type=int, help="epochs of the main phases")
     p.add_argument("--finetune-epochs", "--finetune_epochs", type=int, help="epochs of the fine-tuning phases")
     p.add_argument("--batch-size", "--batch_size", type=int, help="batch size")
@@ -239,8 +251,10 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "seed": args.seed,
     }
     data = {"root": args.data} if args.data else {}
+    physics = {"mode": args.physics, "coils": args.coils}
     drop = lambda d: {k: v for k, v in d.items() if v is not None}  # noqa: E731
-    return {"data": data, "sampling": drop(sampling), "train": drop(train)}
+    model = drop({"recon": args.recon})
+    return {"data": data, "sampling": drop(sampling), "train": drop(train), "physics": drop(physics), "model": model}
 
 
 def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -438,7 +452,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         help="k-fold cross-validation over subjects, each subject tested once; 1 keeps the preset's split",
     )
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="preset")
-    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train)")
+    p.add_argument("--config", help="your YAML on top of the preset (sections data/model/sampling/train/physics)")
     p.add_argument("--rows", nargs="+", choices=GRID_ROWS, metavar="ROW", help=f"rows to train: {', '.join(GRID_ROWS)}")
     p.add_argument("--epochs", type=int, help="epochs of the main phases of every cell")
     p.add_argument(

@@ -62,12 +62,22 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     """Network widths and image layout (``recon_features``/``seg_features``: each network's own widths, None for
-    ``features``; the bundle records a ``network_def`` override of either here)."""
+    ``features``; the bundle records a ``network_def`` override of either here).
+
+    ``recon``: ``unet`` (the paper's BasicUNet on the zero-filled image) or ``varnet`` (an end-to-end VarNet on the
+    masked k-space, :class:`~semunet_monai.networks.varnet.VarNetRecon`, with ``varnet_cascades`` cascades of
+    ``varnet_features`` ComplexUnets and coil sensitivities estimated by a ``varnet_sens_features`` ComplexUnet from
+    the centre ``varnet_calib`` x ``varnet_calib`` k-space square)."""
 
     features: str | list[int] = "small"
     recon_features: str | list[int] | None = None
     seg_features: str | list[int] | None = None
     image_mode: str = "magnitude"
+    recon: str = "unet"
+    varnet_cascades: int = 4
+    varnet_features: str | list[int] = "tiny"
+    varnet_sens_features: str | list[int] = "tiny"
+    varnet_calib: int = 8
     mdrecon_cascades: int = 5
     mdrecon_features: int = 32
 
@@ -109,11 +119,31 @@ class TrainConfig:
 
 
 @dataclass
+class PhysicsConfig:
+    """What the k-space data is (``model.image_mode`` stays what the network sees; see
+    :mod:`semunet_monai.transforms.physics`).
+
+    ``mode``: ``magnitude`` (the paper's: k-space of the magnitude image, Hermitian-symmetric), ``complex`` (the
+    image gets a smooth seeded phase of up to ``max_phase`` radians, a polynomial of degree ``phase_degree``) or
+    ``multicoil`` (also ``coils`` birdcage sensitivities at ``coil_radius`` half fields of view, rotated per
+    subject). ``seed`` makes the simulation differ between datasets; every method of a grid sees the same one.
+    """
+
+    mode: str = "magnitude"
+    coils: int = 8
+    coil_radius: float = 1.5
+    max_phase: float = 3.141592653589793
+    phase_degree: int = 2
+    seed: int = 0
+
+
+@dataclass
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -196,7 +226,7 @@ def config_from_dict(values: dict, base: ExperimentConfig | None = None, source:
     the deprecated alias of ``train.precision``)."""
     base = base if base is not None else ExperimentConfig()
     values = _deprecated_amp(values, source)
-    sections = ("data", "model", "sampling", "train")
+    sections = ("data", "model", "sampling", "train", "physics")
     config = ExperimentConfig(**{k: dataclasses.replace(getattr(base, k)) for k in sections})  # a copy
     _update(config, values or {}, "", source)
     return config

@@ -22,3 +22,4 @@ class Keys(StrEnum):
     SEG = "seg"
     PRED = "pred"
     TARGET = "target"
+    MAPS = "maps"  # coil sensitivities (C, H, W), complex

@@ -170,6 +170,11 @@ class UndersamplingOperator(nn.Module):
         k-space from :meth:`forward` it is the zero-filled image, the mask applied once."""
         return ifft2c(kspace)
 
+    def coil_backproject(self, kspace: Tensor) -> Tensor:
+        """``F^H k`` per channel, without mask or coil combination: coil images ``(B, C, H, W)`` of k-space
+        ``(B, C, H, W)`` (for networks that combine coils themselves, such as a VarNet)."""
+        return ifft2c(kspace)
+
     def restrict(self, kspace: Tensor, mask: Tensor | None = None) -> Tensor:
         """``M k``: keep the sampled entries of k-space ``(B, C, H, W)`` (acquired data outside the mask ignored)."""
         return kspace * self._resolve(mask, tuple(kspace.shape[-2:]), kspace)

@@ -9,13 +9,19 @@ imports torch, and ``tests/test_names.py`` keeps them equal.
 
 from __future__ import annotations
 
-__all__ = ["PRECISIONS", "MASK_KINDS", "GRID_ROWS", "GRID_BUDGET"]
+__all__ = ["PRECISIONS", "MASK_KINDS", "PHYSICS_MODES", "RECON_NETS", "GRID_ROWS", "GRID_BUDGET"]
 
 # Network precisions (see semunet_monai.precision).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Fixed k-space mask kinds (see semunet_monai.sampling.masks.MASK_CLASSES).
 MASK_KINDS = ("random", "radial", "gaussian", "cartesian_random", "cartesian_equispaced", "poisson")
+
+# model.recon values (semunet_monai.networks: ReconNet, VarNetRecon).
+RECON_NETS = ("unet", "varnet")
+
+# physics.mode values (see semunet_monai.transforms.physics).
+PHYSICS_MODES = ("magnitude", "complex", "multicoil")
 
 # Keys of semunet_monai.reproduce.grid.ROWS, in its order.
 GRID_ROWS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +113,20 @@ class SliceDataset(torch.utils.data.Dataset):
     Args:
         volumes: a dataset of dictionaries with ``image``/``label`` ``(1, H, W, D)`` and ``subject``.
         min_foreground: keep only slices whose label has at least this fraction of non-background pixels.
+        slice_transform: applied to each slice item (the simulated acquisition physics,
+            :class:`~semunet_monai.transforms.physics.SimulateAcquisitiond`).
 
     Items: ``{"image": (1, H, W) float32, "label": (1, H, W) int64, "subject": str, "slice": int}``.
     """
 
-    def __init__(self, volumes: Sequence[Mapping] | torch.utils.data.Dataset, min_foreground: float = 0.0) -> None:
+    def __init__(
+        self,
+        volumes: Sequence[Mapping] | torch.utils.data.Dataset,
+        min_foreground: float = 0.0,
+        slice_transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         self.volumes = [volumes[i] for i in range(len(volumes))]
+        self.slice_transform = slice_transform
         self.index: list[tuple[int, int]] = []
         for v, item in enumerate(self.volumes):
             label = item[Keys.LABEL]
@@ -136,12 +144,13 @@ class SliceDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         v, z = self.index[i]
         item = self.volumes[v]
-        return {
+        out = {
             Keys.IMAGE: item[Keys.IMAGE][..., z],
             Keys.LABEL: item[Keys.LABEL][..., z],
             SUBJECT: str(item[SUBJECT]),
             SLICE: z,
         }
+        return self.slice_transform(out) if self.slice_transform is not None else out
 
     @property
     def subjects(self) -> list[str]:

@@ -6,13 +6,14 @@ import torch
 from torch import nn
 
 from ..config import ExperimentConfig
+from ..kspace import UndersamplingOperator
 from ..networks.semunet import SemuNet
 from ..networks.unets import IdentityRecon, ReconNet, SegNet
 from ..sampling.masks import make_mask, mask_geometry
 from ..sampling.sampnet import SampNet
 from .methods import Phase, get_method
 
-__all__ = ["build_model", "build_optimizer", "set_trainable"]
+__all__ = ["build_model", "build_operator", "build_optimizer", "set_trainable"]
 
 
 def build_model(
@@ -45,10 +46,17 @@ def build_model(
         from ..networks.mdrecon import MDReconNet
 
         recon = MDReconNet(channels, cascades=m.mdrecon_cascades, features=m.mdrecon_features)
+    elif recon is None and m.recon == "varnet":
+        from ..networks.varnet import VarNetRecon
+
+        recon = VarNetRecon(m.varnet_cascades, m.varnet_features, m.varnet_sens_features, m.varnet_calib)
     elif recon is None:
         recon = ReconNet(in_channels=channels, features=m.recon_features or m.features)
+    operator = build_operator(config, shape)
     if method.mask == "full":
-        return SemuNet(recon=recon, seg=seg, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude")
+        return SemuNet(
+            recon=recon, seg=seg, operator=operator, mask=torch.ones(shape, dtype=torch.bool), image_mode="magnitude"
+        )
     if method.mask == "learned":
         sampler = SampNet(
             shape,
@@ -61,7 +69,7 @@ def build_model(
             straight_through=s.straight_through,
             seed=config.train.seed,
         )
-        return SemuNet(recon=recon, seg=seg, sampler=sampler, image_mode=m.image_mode)
+        return SemuNet(recon=recon, seg=seg, sampler=sampler, operator=operator, image_mode=m.image_mode)
     geometry = mask_geometry(s.mask_kind)
     if geometry != s.geometry and s.geometry == "lines":
         raise ValueError(
@@ -71,7 +79,19 @@ def build_model(
     # sampling.acs gives the variable-density mask a fully sampled centre disc too (radius in pixels)
     extra = {"centre_radius": float(s.acs)} if s.mask_kind == "gaussian" and s.acs is not None else {}
     mask = make_mask(s.mask_kind, shape, s.rate, seed=s.mask_seed, **extra)
-    return SemuNet(recon=recon, seg=seg, mask=mask, image_mode=m.image_mode)
+    return SemuNet(recon=recon, seg=seg, operator=operator, mask=mask, image_mode=m.image_mode)
+
+
+def build_operator(config: ExperimentConfig, shape: tuple[int, int]) -> UndersamplingOperator:
+    """The undersampling operator of ``config.physics``: single-coil ``A = M F``, or ``A = M F S`` for
+    ``multicoil``. The multi-coil operator holds unrotated birdcage maps as its default, which scans given as images
+    (inference) are simulated with; training batches bring each subject's own maps."""
+    p = config.physics
+    if p.mode != "multicoil":
+        return UndersamplingOperator()
+    from ..physics import MultiCoilOperator, birdcage_maps
+
+    return MultiCoilOperator(maps=birdcage_maps(shape, p.coils, radius=p.coil_radius))
 
 
 def set_trainable(model: SemuNet, phase: Phase) -> list[nn.Module]:

@@ -107,6 +107,23 @@ def _datalist_split(root: Path, modality: str) -> tuple[list[dict], dict[str, li
     return items, split
 
 
+def physics_transform(config: ExperimentConfig):
+    """The slice transform that simulates ``config.physics`` (None in the paper's ``magnitude`` mode)."""
+    p = config.physics
+    if p.mode == "magnitude":
+        return None
+    from ..transforms.physics import SimulateAcquisitiond
+
+    return SimulateAcquisitiond(
+        mode=p.mode,
+        coils=p.coils,
+        coil_radius=p.coil_radius,
+        max_phase=p.max_phase,
+        phase_degree=p.phase_degree,
+        seed=p.seed,
+    )
+
+
 def prepare_data(config: ExperimentConfig) -> RunData:
     """Discover (or generate the demo data), preflight-check, split by subject and cache the slices.
 
@@ -147,5 +164,8 @@ def prepare_data(config: ExperimentConfig) -> RunData:
         split["val"] or split["test"],
         split["test"] or "none",
     )
+    physics = physics_transform(config)
+    for ds in sets.values():
+        ds.slice_transform = physics
     train_images = [str(it[Keys.IMAGE]) for it in items if it[SUBJECT] in split["train"]]
     return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, train_images)

@@ -20,6 +20,7 @@ from ..losses import JointLoss
 from ..metrics import VolumeMetricAccumulator
 from ..networks.semunet import SemuNet, SemuNetOutput
 from ..precision import autocast, grad_scaler
+from ..transforms.physics import magnitude_of
 from .methods import Phase
 
 __all__ = ["PhaseForward", "SemuNetTrainer", "SemuNetEvaluator", "VolumeMetrics", "LOSS_RECON", "LOSS_SEG", "LOSS"]
@@ -29,9 +30,13 @@ TISSUE3_NAMES = LABEL_SCHEMES["tissue3"].class_names[1:]
 
 
 def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """The reconstruction target in the recon's layout: the magnitude image, or it plus a zero imaginary part."""
+    """The reconstruction target in the recon's layout: the fully sampled image itself when the layouts agree; the
+    magnitude of complex data (``physics.mode`` complex or multicoil) for a magnitude network; magnitude data plus a
+    zero imaginary part for a real/imaginary network."""
     if recon.shape[1] == image.shape[1]:
         return image
+    if recon.shape[1] == 1:
+        return magnitude_of(image)
     return torch.cat([image, torch.zeros_like(image)], dim=1)
 
 
@@ -46,10 +51,13 @@ class PhaseForward(nn.Module):
         self.model = model
         self.phase_input = phase_input
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        if self.phase_input == "full":
+    def forward(
+        self, image: torch.Tensor, maps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        if self.phase_input == "full":  # SegNet on the fully sampled magnitude image
+            image = magnitude_of(image)
             return image, self.model.seg(image), None
-        out = self.model(image)
+        out = self.model(image, maps)
         return out.recon, out.seg, out.mask
 
 
@@ -86,14 +94,15 @@ class SemuNetTrainer(SupervisedTrainer):
         self.recon_weight = float(phase.recon_weight)
         self.seg_weight = phase.seg_weight_value(loss_function.lam)
 
-    def step(self, image: torch.Tensor, label: torch.Tensor) -> dict:
-        """One optimisation step on a batch already on the device; returns the outputs with tensor losses."""
+    def step(self, image: torch.Tensor, label: torch.Tensor, maps: torch.Tensor | None = None) -> dict:
+        """One optimisation step on a batch already on the device (``maps``: its coil sensitivities in ``multicoil``
+        physics); returns the outputs with tensor losses."""
         engine = self  # the names of MONAI's _iteration, which this body follows
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0
         with autocast(image.device, self.precision):
-            recon, seg, mask = engine.network(image)
+            recon, seg, mask = engine.network(image, maps)
         engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
         terms = engine.loss_function.terms(
@@ -126,7 +135,9 @@ class SemuNetTrainer(SupervisedTrainer):
         device = engine.state.device
         image = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
         label = batchdata[Keys.LABEL].to(device, non_blocking=engine.non_blocking)
-        output = engine.step(image, label)
+        maps = batchdata.get(Keys.MAPS)
+        maps = maps.to(device, non_blocking=engine.non_blocking) if maps is not None else None
+        output = engine.step(image, label, maps)
         # the iteration's one host synchronisation: the three loss values, read back together
         values = torch.stack([output[k].detach().float() for k in (LOSS, LOSS_RECON, LOSS_SEG)]).tolist()
         output.update(zip((LOSS, LOSS_RECON, LOSS_SEG), values))
@@ -155,7 +166,9 @@ class SemuNetEvaluator(SupervisedEvaluator):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         device = engine.state.device
-        image = batchdata[Keys.IMAGE].to(device)
+        data = batchdata[Keys.IMAGE].to(device)  # real/imaginary in complex physics
+        maps = batchdata.get(Keys.MAPS)
+        image = magnitude_of(data)  # what every score compares with
         net: SemuNet = engine.network
         net.eval()
         with torch.no_grad(), autocast(device, self.precision):
@@ -163,7 +176,7 @@ class SemuNetEvaluator(SupervisedEvaluator):
                 seg = net.seg(image) if net.seg is not None else None
                 out = SemuNetOutput(recon=image, seg=seg, mask=torch.ones_like(image[:, :1]), zero_filled=image)
             else:
-                out = net(image)
+                out = net(data, maps.to(device) if maps is not None else None)
         if self.phase_input == "full":  # the magnitude image itself, whatever the network's image mode
             recon = zero_filled = image.float()
         else:

@@ -51,14 +51,41 @@ logger = logging.getLogger(__name__)
 def check_settings(config: ExperimentConfig) -> None:
     """Refuse bad settings before any data is prepared: each error names the config key."""
     from ..data.demo import DEMO_GENERATORS
+    from ..names import PHYSICS_MODES, RECON_NETS
     from ..networks.semunet import IMAGE_MODES
     from ..networks.unets import resolve_features
     from ..precision import check_precision
     from ..sampling.common import GEOMETRIES, check_rate
     from ..sampling.masks import MASK_KINDS
 
-    s, m = config.sampling, config.model
-    method_phases(config.train.method)
+    s, m, p = config.sampling, config.model, config.physics
+    method = get_method(config.train.method)
+    if p.mode not in PHYSICS_MODES:
+        raise ValueError(f"physics.mode must be one of {PHYSICS_MODES}, got {p.mode!r}.")
+    if p.mode == "multicoil" and p.coils < 1:
+        raise ValueError(f"physics.coils must be at least 1, got {p.coils}.")
+    if m.recon not in RECON_NETS:
+        raise ValueError(f"model.recon must be one of {RECON_NETS}, got {m.recon!r}.")
+    if m.recon == "varnet" and method.recon == "dual_domain":
+        raise ValueError(
+            f"train.method {method.name!r} brings its own ReconNet (MD-Recon-Net); model.recon 'varnet' does not "
+            "apply to it: use model.recon 'unet' or another method."
+        )
+    if m.recon == "varnet" and m.image_mode != "magnitude":
+        raise ValueError(
+            "model.recon 'varnet' returns the root-sum-of-squares magnitude: it needs model.image_mode 'magnitude', "
+            f"got {m.image_mode!r}."
+        )
+    if m.recon == "varnet" and (m.varnet_cascades < 1 or m.varnet_calib < 1):
+        raise ValueError(
+            f"model.varnet_cascades and model.varnet_calib must be at least 1, got {m.varnet_cascades} and "
+            f"{m.varnet_calib}."
+        )
+    if p.mode == "multicoil" and method.recon == "dual_domain":
+        raise ValueError(
+            f"train.method {method.name!r} (MD-Recon-Net) works on single-coil k-space; physics.mode 'multicoil' needs "
+            "a multi-coil ReconNet: use physics.mode 'complex' or another method."
+        )
     check_precision(config.train.precision)
     check_rate(s.rate, "sampling.rate")
     if s.geometry not in GEOMETRIES:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kspace import UndersamplingOperator
+from ..physics.multicoil import MultiCoilOperator
 from ..sampling.sampnet import SampNet
 
 __all__ = ["SemuNet", "SemuNetOutput", "IMAGE_MODES"]
@@ -106,11 +107,22 @@ class SemuNet(nn.Module):
         seg = self.seg(self.magnitude(recon)) if self.seg is not None else None
         return recon, seg
 
-    def forward(self, image: Tensor) -> SemuNetOutput:
+    def _coils(self, maps: Tensor | None) -> dict:
+        """The operator's extra arguments: ``maps`` for a multi-coil operator (None: its own default maps)."""
+        multicoil = isinstance(self.operator, MultiCoilOperator)
+        if maps is not None and not multicoil:
+            raise ValueError(
+                "coil maps were given but this SemuNet's operator is single-coil: the model was built for "
+                "physics.mode 'magnitude' or 'complex'."
+            )
+        return {"maps": maps} if multicoil else {}
+
+    def forward(self, image: Tensor, maps: Tensor | None = None) -> SemuNetOutput:
         """Retrospective undersampling of fully sampled images, then reconstruction and segmentation.
 
         Args:
             image: ``(B, 1, H, W)`` magnitude or ``(B, 2, H, W)`` real/imaginary fully sampled images.
+            maps: coil sensitivities ``(B, C, H, W)`` (complex) for a multi-coil operator; None uses its own.
 
         Returns:
             :class:`SemuNetOutput`.
@@ -118,8 +130,9 @@ class SemuNet(nn.Module):
         if image.ndim != 4:
             raise ValueError(f"SemuNet expects 'image' of shape (B, C, H, W), got {tuple(image.shape)}.")
         mask = self.current_mask(image.shape[0], image)
-        kspace = self.operator(image, mask)
-        zf = self._to_channels(self.operator.backproject(kspace))  # the mask applied once
+        coils = self._coils(maps)
+        kspace = self.operator(image, mask, **coils)
+        zf = self._to_channels(self.operator.backproject(kspace, **coils))  # the mask applied once
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
         return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
 

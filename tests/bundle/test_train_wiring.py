@@ -72,3 +72,24 @@ def test_a_network_setting_the_experiment_cannot_record_is_refused(bundle, demo_
     (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]  # the bundle's logging.conf
     assert "ERROR - network_def: the network differs from what the recorded experiment rebuilds" in error
     assert not (bundle / "models" / "model.pt").exists()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_physics_ids_and_the_varnet_node_train_and_inference_rebuilds_them(bundle, demo_dir, tmp_path):
+    """``--physics multicoil --coils 3`` and a config file choosing ``model.recon: varnet``: the network_def#varnet
+    node builds the VarNet, an override of its cascades is recorded, and inference rebuilds the same network."""
+    config = tmp_path / "varnet.yaml"
+    config.write_text("model:\n  recon: varnet\n  varnet_cascades: 1\n")
+    overrides = {"physics": "multicoil", "coils": 3, "network_def#varnet#cascades": 2, "train#trainer#max_epochs": 1}
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), experiment_file=str(config), **overrides)
+    assert type(workflow.parser.get_parsed_content("network").model.recon).__name__ == "VarNetRecon"
+    workflow.run()
+    (run,) = (bundle / "runs").iterdir()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["physics"]["mode"] == "multicoil" and saved["physics"]["coils"] == 3
+    assert saved["model"]["recon"] == "varnet" and saved["model"]["varnet_cascades"] == 2
+    network = load_bundle_network(bundle / "models", weights=True)
+    assert len(network.model.recon.varnet.cascades) == 2
+    assert network.model.operator.maps.shape[0] == 3
+    seg = network(torch.rand(1, 1, *network.model.operator.mask.shape))
+    assert bool(torch.isfinite(seg).all())
