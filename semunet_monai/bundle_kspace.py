@@ -1,10 +1,13 @@
-"""Bundle inference on acquired undersampled k-space: fastMRI-style HDF5 (dataset ``kspace``, complex
-``(slices, H, W)``, optional ``mask``) read with MONAI's FastMRIReader, or complex ``.npy`` ``(slices, H, W)``.
+"""Bundle inference on acquired k-space: fastMRI-style HDF5 (dataset ``kspace``, complex ``(slices, H, W)``
+single-coil or ``(slices, coils, H, W)`` multi-coil, optional ``mask``) read with MONAI's FastMRIReader, or complex
+``.npy`` of the same shapes.
 
 The k-space must have been sampled with the learned mask: a file whose sampling pattern differs is refused with a
-message saying how many of the mask's samples are missing and how many lie outside it. Each slice is zero-filled,
-reconstructed and segmented; outputs are NIfTI volumes ``(H, W, slices)`` with an identity affine (k-space files
-carry no patient geometry).
+message saying how many of the mask's samples are missing and how many lie outside it. With ``retrospective``, fully
+sampled k-space is accepted and the learned mask applied to it (what researchers have); it must then hold every
+sample of the mask. Each slice is zero-filled (multi-coil: root-sum-of-squares of the coil images), reconstructed
+and segmented; outputs are NIfTI volumes ``(H, W, slices)`` with an identity affine (k-space files carry no patient
+geometry).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ KSPACE_SUFFIXES = (".h5", ".npy")
 
 
 def read_kspace(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Complex64 k-space ``(slices, H, W)`` and the file's sampling mask (``(W,)``/``(H, W)``) or None."""
+    """Complex64 k-space ``(slices, coils, H, W)`` (1 coil for single-coil files) and the file's sampling mask
+    (``(W,)``/``(H, W)``) or None."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".h5":
@@ -48,16 +52,29 @@ def read_kspace(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"{path}: k-space must be complex, got dtype {kspace.dtype}.")
     if kspace.ndim == 2:
         kspace = kspace[None]
-    if kspace.ndim != 3:
-        raise ValueError(f"{path}: k-space must be (slices, H, W) single-coil data, got shape {kspace.shape}.")
+    if kspace.ndim == 3:
+        kspace = kspace[:, None]
+    if kspace.ndim != 4 or 0 in kspace.shape:
+        raise ValueError(
+            f"{path}: k-space must be (slices, H, W) single-coil or (slices, coils, H, W) multi-coil data, got shape "
+            f"{kspace.shape}."
+        )
     if not np.isfinite(kspace).all():
         raise ValueError(f"{path}: k-space holds NaN or Inf values.")
     return kspace.astype(np.complex64), (np.asarray(mask) if mask is not None else None)
 
 
-def check_sampling(kspace: np.ndarray, file_mask: np.ndarray | None, learned: np.ndarray, path: str | Path) -> None:
+def check_sampling(
+    kspace: np.ndarray,
+    file_mask: np.ndarray | None,
+    learned: np.ndarray,
+    path: str | Path,
+    retrospective: bool = False,
+) -> None:
     """Refuse k-space not sampled with ``learned`` (boolean ``(H, W)``): its pattern is the file's ``mask`` when
-    present (a 1-D line mask is expanded along H), else the locations holding data in any slice."""
+    present (a 1-D line mask is expanded along H), else the locations holding data in any slice or coil. With
+    ``retrospective`` the k-space may hold more (it is fully sampled, and the mask is applied to it) but must hold
+    every sample of the mask."""
     if kspace.shape[-2:] != learned.shape:
         raise ValueError(
             f"{path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the learned mask is "
@@ -70,14 +87,20 @@ def check_sampling(kspace: np.ndarray, file_mask: np.ndarray | None, learned: np
         if sampled.shape != learned.shape:
             raise ValueError(f"{path}: its 'mask' has shape {sampled.shape}, expected (W,) or {learned.shape}.")
     else:
-        sampled = np.abs(kspace).max(axis=0) > 0
+        sampled = np.abs(kspace).reshape(-1, *kspace.shape[-2:]).max(axis=0) > 0
     missing = int((learned & ~sampled).sum())
     extra = int((sampled & ~learned).sum())
-    if missing or extra:
+    if retrospective and missing:
+        raise ValueError(
+            f"{path}: retrospective undersampling needs k-space holding every sample of the learned mask: {missing} of "
+            f"its {int(learned.sum())} samples hold no data."
+        )
+    if (missing or extra) and not retrospective:
         raise ValueError(
             f"{path}: the k-space was not sampled with the learned mask: {missing} of its {int(learned.sum())} "
             f"samples are missing and {extra} sampled locations lie outside it. Acquire with the bundle's "
-            f"models/mask.npy (centered k-space, DC at (H//2, W//2))."
+            f"models/mask.npy (centered k-space, DC at (H//2, W//2)), or pass retrospective (CLI --retrospective) for "
+            "fully sampled k-space."
         )
 
 
@@ -95,6 +118,7 @@ def infer_kspace(
     output_dir: str | Path,
     batch_size: int = 8,
     label_values: list[int] | None = None,
+    retrospective: bool = False,
 ) -> list:
     """Reconstruct and segment each k-space file; writes the item's ``recon_file`` and ``seg_file`` when given, else
     ``<output_dir>/<stem>_recon.nii.gz`` and ``<stem>_seg.nii.gz``.
@@ -103,7 +127,7 @@ def infer_kspace(
     99.5th percentile before the networks (as training scaled the fully sampled images; the zero-filled image's
     percentile sits a little off the full image's), and the reconstruction is multiplied back by it, so it is in
     the units of the k-space's own inverse FFT (centered, orthonormal). ``label_values`` as in
-    :func:`semunet_monai.inference.pipeline.postprocessing`.
+    :func:`semunet_monai.inference.pipeline.postprocessing`. ``retrospective`` as in :func:`check_sampling`.
     """
     model = network.model if hasattr(network, "model") else network
     learned = model.operator.mask.bool().cpu().numpy()
@@ -113,9 +137,9 @@ def infer_kspace(
     for item in items:
         path = Path(item["kspace"])
         kspace, file_mask = read_kspace(path)
-        check_sampling(kspace, file_mask, learned, path)
-        k = model.operator.restrict(torch.from_numpy(kspace)[:, None].to(device))
-        zero_filled = model.operator.backproject(k).abs()
+        check_sampling(kspace, file_mask, learned, path, retrospective=retrospective)
+        k = model.operator.restrict(torch.from_numpy(kspace).to(device))
+        zero_filled = model.acquired_zero_filled(k).abs()
         scale = float(
             torch.quantile(zero_filled.flatten().float().cpu()[:: max(1, zero_filled.numel() // 2**20)], 0.995)
         )

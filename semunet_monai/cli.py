@@ -140,7 +140,13 @@ def _add_demo_data(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (must be empty or new)")
     p.add_argument("--subjects", type=int, default=5, help="number of subjects")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
-    p.add_argument("--layout", default="mrbrains13", choices=("mrbrains13", "mrbrains18"), help="folder layout")
+    p.add_argument(
+        "--layout",
+        default="mrbrains13",
+        choices=("mrbrains13", "mrbrains18", "fastmri"),
+        help="folder layout; fastmri: simulated multi-coil k-space HDF5 files of the T1 scans with their labels",
+    )
+    p.add_argument("--coils", type=int, default=8, help="coils of the fastmri layout's simulated k-space")
     p.add_argument("--shape", type=int, nargs=3, default=(240, 240, 48), metavar=("X", "Y", "Z"), help="voxels")
     p.add_argument("--generator", default="mni152", choices=("mni152", "phantom"), help="subject generator")
     p.add_argument("--overwrite", action="store_true", help="replace an existing generated dataset")
@@ -151,6 +157,14 @@ def _run_demo_data(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     from .data.demo import write_demo_dataset
 
     try:
+        if args.layout == "fastmri":
+            from .data.raw import write_fastmri_demo
+
+            files = write_fastmri_demo(
+                args.out, args.subjects, args.seed, tuple(args.shape), args.coils, args.overwrite, args.generator
+            )
+            logger.info("wrote %d simulated multi-coil k-space files to %s", len(files), args.out)
+            return 0
         dirs = write_demo_dataset(
             args.out,
             subjects=args.subjects,
@@ -317,6 +331,12 @@ def _add_infer(subparsers: argparse._SubParsersAction) -> None:
         "the model records its spacing), or resize each slice into the matrix (chosen otherwise)",
     )
     p.add_argument("--dataset-labels", action="store_true", help="write the dataset's label values, not class indices")
+    p.add_argument(
+        "--retrospective",
+        action="store_true",
+        help="accept fully sampled k-space files and apply the learned mask to them (without it, k-space must have "
+        "been acquired with the mask)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run (never inputs)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="network precision")
@@ -339,6 +359,7 @@ def _run_infer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             precision=args.precision,
             progress=not args.no_progress,
             dataset_labels=args.dataset_labels,
+            retrospective=args.retrospective,
         )
     )
 

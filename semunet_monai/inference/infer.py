@@ -33,12 +33,14 @@ def prepare_inputs(
     mask,
     pattern: str | None = None,
     overwrite: bool = False,
+    retrospective: bool = False,
 ) -> tuple[list[dict], list[dict], Selection]:
     """Select the scans, check every one of them, and return ``(image_items, kspace_items, selection)``.
 
     Image items are ``{"image", "recon_file", "seg_file"}``; k-space items ``{"kspace", "recon_file", "seg_file"}``,
     whose matrix and sampling are checked against ``mask`` (the model's boolean ``(H, W)`` mask) here, before
-    anything is written. Each skipped file is logged in one line.
+    anything is written (``retrospective``: fully sampled k-space is accepted, see
+    :func:`~semunet_monai.bundle_kspace.check_sampling`). Each skipped file is logged in one line.
     """
     import numpy as np
 
@@ -60,7 +62,7 @@ def prepare_inputs(
                     f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
                     f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size."
                 )
-            check_sampling(kspace, file_mask, learned, scan.path)
+            check_sampling(kspace, file_mask, learned, scan.path, retrospective=retrospective)
             kspaces.append({"kspace": str(scan.path), **item})
         else:
             check_scan(scan.path)
@@ -79,6 +81,7 @@ def infer(
     precision: str = "auto",
     progress: bool = True,
     dataset_labels: bool = False,
+    retrospective: bool = False,
 ) -> dict:
     """Reconstruct and segment every selected scan of ``inputs`` with the model in ``model`` (a training run folder
     or a bundle); writes ``<scan>_recon.nii.gz`` (the scan's units) and ``<scan>_seg.nii.gz`` (labels of the
@@ -89,6 +92,7 @@ def infer(
             when the model records its training spacing, else ``resize``.
         dataset_labels: write the dataset's label values (MRBrainS 1-8) instead of class indices (0-7, the
             order of the bundle's ``label_classes``).
+        retrospective: accept fully sampled k-space files and apply the learned mask to them.
     """
     from ..bundle import BundleNetwork
     from ..bundle_kspace import infer_kspace
@@ -105,7 +109,13 @@ def infer(
             f"--fit resample: {trained.source} records no training spacing (geometry.json); use --fit resize."
         )
     images, kspaces, selection = prepare_inputs(
-        inputs, output_dir, trained.modality, trained.model.operator.mask, pattern=pattern, overwrite=overwrite
+        inputs,
+        output_dir,
+        trained.modality,
+        trained.model.operator.mask,
+        pattern=pattern,
+        overwrite=overwrite,
+        retrospective=retrospective,
     )
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     scheme = get_label_scheme(trained.config.data.label_scheme)
@@ -136,7 +146,8 @@ def infer(
         import time
 
         start = time.perf_counter()
-        infer_kspace(network, kspaces, output_dir, label_values=scheme.raw_values() if dataset_labels else None)
+        labels = scheme.raw_values() if dataset_labels else None
+        infer_kspace(network, kspaces, output_dir, label_values=labels, retrospective=retrospective)
         seconds += time.perf_counter() - start
     for item in images + kspaces:
         summary["inputs"].append(item.get("image") or item.get("kspace"))
@@ -186,6 +197,7 @@ def bundle_inputs(
     pattern: str | None = None,
     overwrite: bool = False,
     debug: bool = False,
+    retrospective: bool = False,
 ) -> dict[str, list[dict]]:
     """The bundle's inputs: ``{"image": items, "kspace": items}`` from ``input_dir`` (a folder), ``input_list`` (a
     list file) or ``datalist`` (model-zoo style: a list of paths, or of ``{"image": path}`` dictionaries), checked
@@ -219,7 +231,13 @@ def bundle_inputs(
         config = saved_experiment(home)
         mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
         images, kspaces, _ = prepare_inputs(
-            given, output_dir, config.data.modality, mask, pattern=pattern, overwrite=overwrite
+            given,
+            output_dir,
+            config.data.modality,
+            mask,
+            pattern=pattern,
+            overwrite=overwrite,
+            retrospective=retrospective,
         )
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         return {"image": images, "kspace": kspaces}

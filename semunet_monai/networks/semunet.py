@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kspace import UndersamplingOperator
-from ..physics.multicoil import MultiCoilOperator
+from ..physics.multicoil import MultiCoilOperator, rss
 from ..sampling.sampnet import SampNet
 
 __all__ = ["SemuNet", "SemuNetOutput", "IMAGE_MODES"]
@@ -136,17 +136,28 @@ class SemuNet(nn.Module):
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
         return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
 
+    def acquired_zero_filled(self, kspace: Tensor) -> Tensor:
+        """The complex zero-filled image ``(B, 1, H, W)`` of acquired, already restricted k-space ``(B, C, H, W)``.
+
+        Single-coil k-space through a single-coil operator: ``F^H k``, with its phase. Multi-coil k-space (or any
+        k-space given to a multi-coil model): the root-sum-of-squares of the zero-filled coil images, since the
+        receive sensitivities of an acquisition are not known (the operator's maps are the simulation's)."""
+        if kspace.shape[1] == 1 and not isinstance(self.operator, MultiCoilOperator):
+            return self.operator.backproject(kspace)
+        return rss(self.operator.coil_backproject(kspace)).to(kspace.dtype)
+
     def forward_kspace(self, kspace: Tensor) -> SemuNetOutput:
         """Test stage (Fig. 1c): acquired undersampled k-space, zero-filled, reconstructed and segmented.
 
         Args:
-            kspace: complex ``(B, 1, H, W)`` centered k-space; samples outside the fixed mask are ignored.
+            kspace: complex ``(B, C, H, W)`` centered k-space, ``C`` coils (1: single-coil); samples outside the
+                fixed mask are ignored.
         """
         if self.sampler is not None:
             raise ValueError("forward_kspace needs the fixed boolean mask: call freeze_mask() after stage 1 first.")
         mask = self.operator.mask.to(kspace.device)
         kspace = self.operator.restrict(kspace)
-        zf = self._to_channels(self.operator.backproject(kspace))
+        zf = self._to_channels(self.acquired_zero_filled(kspace))
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask.expand(kspace.shape[0], 1, *mask.shape))
         return SemuNetOutput(recon=recon, seg=seg, mask=mask.expand(kspace.shape[0], 1, *mask.shape), zero_filled=zf)
 
