@@ -7,8 +7,9 @@ and 1, one run per row and seed:
 - in multicoil physics: VarNet + learned mask, VarNet + variable density with a fully sampled centre disc holding
   half the budget, VarNet + Cartesian lines with ACS lines (fastMRI's share).
 
-Each run is a ``semunet-monai train`` run folder under ``--out``; a finished run (``test_metrics.json``) is skipped,
-an interrupted one resumes, so the script can be stopped and started again. It writes ``results.json`` and
+Each run is a ``semunet-monai train`` run folder under ``--out``; a run recorded in ``--out/results.json`` is
+skipped and an interrupted one resumes, so the script can be stopped and started again (commit ``results.json`` and
+``table.md`` to carry finished runs to another machine). It writes ``results.json`` and
 ``table.md`` (mean +- std over seeds of PSNR, SSIM, mean Dice and tissue3 Dice on the test subjects, and the
 training time per optimisation step).
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in args.rows:
             key = f"{row}/seed{seed}"
             run = out / row / f"seed{seed}"
-            if key in results and (run / "test_metrics.json").is_file():
+            if key in results:  # results.json is the record: it is what a later session finds (run folders are local)
                 continue
             config = config_for(row, seed, args.threads, budget)
             t0 = time.time()
