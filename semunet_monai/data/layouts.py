@@ -92,7 +92,8 @@ def mrbrains18_items(root: str | Path, modality: str = "T1") -> list[dict]:
 def datalist_items(path: str | Path, section: str = "training") -> list[dict]:
     """Items of one section of a decathlon-style datalist JSON (relative paths resolve against its folder).
 
-    A ``"subject"`` entry is optional; without it the image file name (without suffix) is the subject id.
+    A ``"subject"`` entry is optional; without it the image (or ``kspace``) file name without suffix is the subject
+    id.
     """
     path = Path(path)
     if not path.is_file():
@@ -107,9 +108,17 @@ def datalist_items(path: str | Path, section: str = "training") -> list[dict]:
     items = load_decathlon_datalist(str(path), is_segmentation=True, data_list_key=section, base_dir=str(path.parent))
     out = []
     for i, item in enumerate(items):
-        if Keys.IMAGE not in item or Keys.LABEL not in item:
-            raise ValueError(f"{path}: entry {i} of {section!r} needs 'image' and 'label', got keys {sorted(item)}.")
-        out.append({**item, SUBJECT: str(item.get(SUBJECT, strip_suffix(Path(str(item[Keys.IMAGE])).name)))})
+        source = (
+            Keys.IMAGE if Keys.IMAGE in item else Keys.KSPACE
+        )  # raw k-space datalists: semunet_monai.data.raw_dataset
+        if source not in item or Keys.LABEL not in item:
+            raise ValueError(
+                f"{path}: entry {i} of {section!r} needs 'image' (or raw 'kspace') and 'label', got keys "
+                f"{sorted(item)}."
+            )
+        if source == Keys.KSPACE:  # MONAI's loader resolves 'image' and 'label' paths only
+            item = {**item, Keys.KSPACE: str(path.parent / str(item[Keys.KSPACE]))}
+        out.append({**item, SUBJECT: str(item.get(SUBJECT, strip_suffix(Path(str(item[source])).name)))})
     return out
 
 

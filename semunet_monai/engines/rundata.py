@@ -16,6 +16,7 @@ from ..data.dataset import SliceDataset, make_slice_dataset, split_subjects, vol
 from ..data.labels import get_label_scheme
 from ..data.layouts import SUBJECT, detect_layout, discover
 from ..data.preflight import check_items
+from ..data.raw_dataset import RawSliceDataset, check_raw_items, is_raw
 from ..keys import Keys
 from .distributed import is_main, main_first
 
@@ -107,6 +108,30 @@ def _datalist_split(root: Path, modality: str) -> tuple[list[dict], dict[str, li
     return items, split
 
 
+def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split, scheme) -> RunData:
+    """A datalist of raw multi-coil k-space files (see :mod:`semunet_monai.data.raw_dataset`)."""
+    d = config.data
+    if config.physics.mode != "multicoil":
+        raise ValueError(
+            f"{root}: the dataset holds raw multi-coil k-space; set physics.mode: multicoil (CLI --physics multicoil), "
+            f"got {config.physics.mode!r}."
+        )
+    errors = check_raw_items(items, scheme) if is_main() else []
+    if errors:
+        raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
+    if split is None:
+        split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
+    sets = {
+        name: RawSliceDataset([it for it in items if it[SUBJECT] in split[name]], scheme, d.min_foreground)
+        for name in ("train", "val", "test")
+        if split[name]
+    }
+    if "train" not in sets or not ({"val", "test"} & set(sets)):
+        raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
+    logger.info("raw k-space data %s: train %s, val %s, test %s", root, split["train"], split["val"], split["test"])
+    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, [])
+
+
 def physics_transform(config: ExperimentConfig):
     """The slice transform that simulates ``config.physics`` (None in the paper's ``magnitude`` mode)."""
     p = config.physics
@@ -139,6 +164,8 @@ def prepare_data(config: ExperimentConfig) -> RunData:
     given = _datalist_split(root, d.modality) if d.layout in (None, "datalist") else None
     items = given[0] if given else discover(root, modality=d.modality, layout=d.layout)
     scheme = get_label_scheme(d.label_scheme)
+    if is_raw(items):
+        return _prepare_raw(config, root, items, given[1] if given else None, scheme)
     report = check_items(items, scheme, source=str(root)) if is_main() else None
     main_first(report.raise_if_errors if report is not None else lambda: None)
     if given:

@@ -52,12 +52,12 @@ class PhaseForward(nn.Module):
         self.phase_input = phase_input
 
     def forward(
-        self, image: torch.Tensor, maps: torch.Tensor | None = None
+        self, image: torch.Tensor, maps: torch.Tensor | None = None, kspace: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         if self.phase_input == "full":  # SegNet on the fully sampled magnitude image
             image = magnitude_of(image)
             return image, self.model.seg(image), None
-        out = self.model(image, maps)
+        out = self.model(image, maps, kspace)
         return out.recon, out.seg, out.mask
 
 
@@ -94,15 +94,21 @@ class SemuNetTrainer(SupervisedTrainer):
         self.recon_weight = float(phase.recon_weight)
         self.seg_weight = phase.seg_weight_value(loss_function.lam)
 
-    def step(self, image: torch.Tensor, label: torch.Tensor, maps: torch.Tensor | None = None) -> dict:
+    def step(
+        self,
+        image: torch.Tensor,
+        label: torch.Tensor,
+        maps: torch.Tensor | None = None,
+        kspace: torch.Tensor | None = None,
+    ) -> dict:
         """One optimisation step on a batch already on the device (``maps``: its coil sensitivities in ``multicoil``
-        physics); returns the outputs with tensor losses."""
+        physics; ``kspace``: its fully sampled raw k-space); returns the outputs with tensor losses."""
         engine = self  # the names of MONAI's _iteration, which this body follows
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0
         with autocast(image.device, self.precision):
-            recon, seg, mask = engine.network(image, maps)
+            recon, seg, mask = engine.network(image, maps, kspace)
         engine.state.output = {Keys.IMAGE: image, Keys.LABEL: label, Keys.RECON: recon, Keys.SEG: seg}
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
         terms = engine.loss_function.terms(
@@ -135,9 +141,10 @@ class SemuNetTrainer(SupervisedTrainer):
         device = engine.state.device
         image = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
         label = batchdata[Keys.LABEL].to(device, non_blocking=engine.non_blocking)
-        maps = batchdata.get(Keys.MAPS)
+        maps, kspace = (batchdata.get(k) for k in (Keys.MAPS, Keys.KSPACE))
         maps = maps.to(device, non_blocking=engine.non_blocking) if maps is not None else None
-        output = engine.step(image, label, maps)
+        kspace = kspace.to(device, non_blocking=engine.non_blocking) if kspace is not None else None
+        output = engine.step(image, label, maps, kspace)
         # the iteration's one host synchronisation: the three loss values, read back together
         values = torch.stack([output[k].detach().float() for k in (LOSS, LOSS_RECON, LOSS_SEG)]).tolist()
         output.update(zip((LOSS, LOSS_RECON, LOSS_SEG), values))
@@ -167,7 +174,7 @@ class SemuNetEvaluator(SupervisedEvaluator):
             raise ValueError("Must provide batch data for current iteration.")
         device = engine.state.device
         data = batchdata[Keys.IMAGE].to(device)  # real/imaginary in complex physics
-        maps = batchdata.get(Keys.MAPS)
+        maps, kspace = (batchdata.get(k) for k in (Keys.MAPS, Keys.KSPACE))
         image = magnitude_of(data)  # what every score compares with
         net: SemuNet = engine.network
         net.eval()
@@ -176,7 +183,11 @@ class SemuNetEvaluator(SupervisedEvaluator):
                 seg = net.seg(image) if net.seg is not None else None
                 out = SemuNetOutput(recon=image, seg=seg, mask=torch.ones_like(image[:, :1]), zero_filled=image)
             else:
-                out = net(data, maps.to(device) if maps is not None else None)
+                out = net(
+                    data,
+                    maps.to(device) if maps is not None else None,
+                    kspace.to(device) if kspace is not None else None,
+                )
         if self.phase_input == "full":  # the magnitude image itself, whatever the network's image mode
             recon = zero_filled = image.float()
         else:

@@ -117,12 +117,15 @@ class SemuNet(nn.Module):
             )
         return {"maps": maps} if multicoil else {}
 
-    def forward(self, image: Tensor, maps: Tensor | None = None) -> SemuNetOutput:
-        """Retrospective undersampling of fully sampled images, then reconstruction and segmentation.
+    def forward(self, image: Tensor, maps: Tensor | None = None, kspace: Tensor | None = None) -> SemuNetOutput:
+        """Retrospective undersampling of fully sampled images (or of fully sampled raw k-space), then
+        reconstruction and segmentation.
 
         Args:
             image: ``(B, 1, H, W)`` magnitude or ``(B, 2, H, W)`` real/imaginary fully sampled images.
             maps: coil sensitivities ``(B, C, H, W)`` (complex) for a multi-coil operator; None uses its own.
+            kspace: fully sampled raw k-space ``(B, C, H, W)`` (complex): when given, it is what the mask samples
+                (combined as acquired k-space is, :meth:`acquired_zero_filled`), and ``image`` is only the target.
 
         Returns:
             :class:`SemuNetOutput`.
@@ -130,6 +133,11 @@ class SemuNet(nn.Module):
         if image.ndim != 4:
             raise ValueError(f"SemuNet expects 'image' of shape (B, C, H, W), got {tuple(image.shape)}.")
         mask = self.current_mask(image.shape[0], image)
+        if kspace is not None:
+            kspace = self.operator.restrict(kspace, mask)
+            zf = self._to_channels(self.acquired_zero_filled(kspace))
+            recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
+            return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
         coils = self._coils(maps)
         kspace = self.operator(image, mask, **coils)
         zf = self._to_channels(self.operator.backproject(kspace, **coils))  # the mask applied once
