@@ -30,6 +30,7 @@ from .precision import autocast, check_precision, resolve_precision
 
 __all__ = [
     "experiment",
+    "build_experiment",
     "train_bundle",
     "evaluate_bundle",
     "BundleNetwork",
@@ -44,7 +45,22 @@ CONFIG_NAME = "experiment.json"
 OUTPUTS = ("seg", "recon", "both", "stacked")
 
 
-def experiment(
+def experiment(*args, debug: bool = False, **kwargs) -> ExperimentConfig:
+    """train.json's ``experiment``: :func:`build_experiment`, its settings checked as ``semunet-monai train`` checks
+    them. Unless ``debug``, a bad setting ends the run in one ERROR line naming it and ``SystemExit(1)``, before any
+    network is built (MONAI would wrap a ``ValueError`` raised while parsing in a long traceback)."""
+    from .engines.workflow import check_settings
+    from .inference.infer import one_line_errors
+
+    def build() -> ExperimentConfig:
+        config = build_experiment(*args, **kwargs)
+        check_settings(config)
+        return config
+
+    return one_line_errors(build, debug)
+
+
+def build_experiment(
     preset: str = "cpu",
     dataset_dir: str | None = None,
     config_file: str | None = None,

@@ -4,7 +4,9 @@
 Each subject becomes ``<out>/<id>.h5`` with the datasets of a fastMRI multi-coil file, ``kspace`` (complex64
 ``(slices, coils, H, W)``, centered, fully sampled) and ``reconstruction_rss`` (float32 ``(slices, H, W)``, the
 root-sum-of-squares of the coil images), attributes ``acquisition: "simulated"``, ``coils`` and ``subject``; and
-``<out>/<id>_labels.nii.gz``, its label volume ``(H, W, slices)`` on the image's grid. Unlike fastMRI's raw data the
+``<out>/<id>_labels.nii.gz``, its label volume ``(H, W, slices)`` on the image's grid; ``<out>/datalist.json`` lists
+them all under ``training`` (training splits them by ``data.n_test``/``data.n_val``, see
+:mod:`semunet_monai.data.raw_dataset`). Unlike fastMRI's raw data the
 k-space is not oversampled along the read-out, so its matrix is the label's.
 
 The simulation is :class:`~semunet_monai.transforms.physics.SimulateAcquisition` in ``multicoil`` mode (a smooth
@@ -94,4 +96,6 @@ def write_fastmri_demo(
         out / "dataset.json",
         json.dumps({"layout": "fastmri", "coils": int(coils), "seed": int(seed), "subjects": len(written)}, indent=2),
     )
+    entries = [{"kspace": p.name, "label": f"{p.stem}_labels.nii.gz", "subject": p.stem} for p in written]
+    atomic_write_text(out / "datalist.json", json.dumps({"training": entries}, indent=2))  # the split: by the config
     return written

@@ -103,6 +103,12 @@ def check_raw_items(items: Sequence[dict], scheme: LabelScheme) -> list[str]:
     """Errors of a raw dataset before training, each naming its file: unreadable or malformed files (see
     :func:`read_raw_subject`), missing files, and coil counts or matrices that differ between subjects."""
     errors, shapes = [], {}
+    ids = [str(item.get(SUBJECT)) for item in items]
+    errors += [
+        f"subject id {sid!r} appears {ids.count(sid)} times in the datalist."
+        for sid in sorted(set(ids))
+        if ids.count(sid) > 1
+    ]
     for item in items:
         missing = [f"{item[k]}: missing {k} file of subject {item.get(SUBJECT)!r}." for k in (Keys.KSPACE, Keys.LABEL)]
         missing = [m for m, k in zip(missing, (Keys.KSPACE, Keys.LABEL)) if not Path(item[k]).is_file()]

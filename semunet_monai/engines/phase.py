@@ -160,10 +160,16 @@ def resume_phase(ctx: RunContext, engines: PhaseEngines) -> bool:
             f"{latest}: saved at epoch {saved_epoch} of phase {phase.name!r}, beyond the requested {engines.epochs} "
             "epochs."
         )
-    missing = [k for k in engines.to_save if k not in ckpt]
+    optional = {"grad_scaler", "best"}  # fp16 only; the best record is also read from best.pt below
+    missing = [k for k in engines.to_save if k not in ckpt and k not in optional]
     if missing:
         raise CheckpointError(f"{latest}: not a checkpoint of this version of the phase (no {', '.join(missing)}).")
-    Checkpoint.load_objects(engines.to_save, ckpt)
+    Checkpoint.load_objects({k: v for k, v in engines.to_save.items() if k in ckpt}, ckpt)
+    best_file = engines.folder / BEST
+    if best_file.is_file():  # best.pt may be newer than latest.pt's record (a last validation after the last save)
+        metric = load_checkpoint(best_file).get("meta", {}).get("metric")
+        if metric is not None:
+            engines.best.load_state_dict({"saved": [(float(metric), BEST)]})
     engines.trainer.state.max_epochs = engines.epochs  # a resumed run may train the phase longer
     logger.info("resumed phase %s at epoch %d from %s", phase.name, saved_epoch, latest)
     return saved_epoch >= engines.epochs  # Ignite would restart a finished run from epoch 0

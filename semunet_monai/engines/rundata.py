@@ -116,9 +116,13 @@ def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split,
             f"{root}: the dataset holds raw multi-coil k-space; set physics.mode: multicoil (CLI --physics multicoil), "
             f"got {config.physics.mode!r}."
         )
-    errors = check_raw_items(items, scheme) if is_main() else []
-    if errors:
-        raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
+
+    def check() -> None:  # rank 0 reads the files; its error reaches every rank
+        errors = check_raw_items(items, scheme)
+        if errors:
+            raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
+
+    main_first(check)
     if split is None:
         split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
     sets = {

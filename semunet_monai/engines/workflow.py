@@ -62,8 +62,10 @@ def check_settings(config: ExperimentConfig) -> None:
     method = get_method(config.train.method)
     if p.mode not in PHYSICS_MODES:
         raise ValueError(f"physics.mode must be one of {PHYSICS_MODES}, got {p.mode!r}.")
-    if p.mode == "multicoil" and p.coils < 1:
-        raise ValueError(f"physics.coils must be at least 1, got {p.coils}.")
+    if p.mode != "magnitude":  # the simulation's own checks name each physics.* setting
+        from ..transforms.physics import SimulateAcquisition
+
+        SimulateAcquisition(p.mode, p.coils, p.coil_radius, p.max_phase, p.phase_degree, p.seed)
     if m.recon not in RECON_NETS:
         raise ValueError(f"model.recon must be one of {RECON_NETS}, got {m.recon!r}.")
     if m.recon == "varnet" and method.recon == "dual_domain":
@@ -81,6 +83,11 @@ def check_settings(config: ExperimentConfig) -> None:
             f"model.varnet_cascades and model.varnet_calib must be at least 1, got {m.varnet_cascades} and "
             f"{m.varnet_calib}."
         )
+    for key in ("varnet_features", "varnet_sens_features"):
+        try:
+            resolve_features(getattr(m, key))
+        except ValueError as err:
+            raise ValueError(f"model.{key}: {err}") from None
     if p.mode == "multicoil" and method.recon == "dual_domain":
         raise ValueError(
             f"train.method {method.name!r} (MD-Recon-Net) works on single-coil k-space; physics.mode 'multicoil' needs "

@@ -140,7 +140,10 @@ class SemuNet(nn.Module):
             return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
         coils = self._coils(maps)
         kspace = self.operator(image, mask, **coils)
-        zf = self._to_channels(self.operator.backproject(kspace, **coils))  # the mask applied once
+        if coils and self.image_mode == "magnitude":  # multi-coil: combined as acquired k-space is (RSS, no maps)
+            zf = self._to_channels(self.acquired_zero_filled(kspace))
+        else:  # the mask applied once; complex networks get the sensitivity-weighted combination with the maps
+            zf = self._to_channels(self.operator.backproject(kspace, **coils))
         recon, seg = self.reconstruct_and_segment(zf, kspace, mask)
         return SemuNetOutput(recon=recon, seg=seg, mask=mask, zero_filled=zf)
 
@@ -163,6 +166,12 @@ class SemuNet(nn.Module):
         """
         if self.sampler is not None:
             raise ValueError("forward_kspace needs the fixed boolean mask: call freeze_mask() after stage 1 first.")
+        if self.image_mode != "magnitude" and (kspace.shape[1] > 1 or isinstance(self.operator, MultiCoilOperator)):
+            raise ValueError(
+                "this model reconstructs real/imaginary images (model.image_mode: complex): acquired multi-coil "
+                "k-space is combined by root-sum-of-squares, which has no phase; use single-coil k-space or a model "
+                "with model.image_mode: magnitude."
+            )
         mask = self.operator.mask.to(kspace.device)
         kspace = self.operator.restrict(kspace)
         zf = self._to_channels(self.acquired_zero_filled(kspace))

@@ -56,8 +56,8 @@ class SimulateAcquisition(Transform):
         phase_degree: degree of the phase polynomial.
         seed: simulation seed.
 
-    ``__call__(image, subject, index)`` returns ``(image, maps)``: ``image`` ``(1, H, W)`` in ``magnitude`` mode,
-    else real/imaginary ``(2, H, W)``; ``maps`` complex64 ``(C, H, W)`` in ``multicoil`` mode, else None.
+    ``__call__(image, subject, index)`` returns ``(image, maps)``: ``image`` ``(1, H, W)`` (as given) in ``magnitude``
+    mode, else real/imaginary float32 ``(2, H, W)``; ``maps`` complex64 ``(C, H, W)`` in ``multicoil`` mode, else None.
     """
 
     def __init__(
@@ -95,8 +95,11 @@ class SimulateAcquisition(Transform):
 
     def __call__(self, image: Tensor, subject: str = "", index: int = 0) -> tuple[Tensor, Tensor | None]:
         image = torch.as_tensor(image)
-        if image.ndim != 3 or image.shape[0] != 1:
-            raise ValueError(f"SimulateAcquisition expects a magnitude slice (1, H, W), got {tuple(image.shape)}.")
+        if image.ndim != 3 or image.shape[0] != 1 or not torch.is_floating_point(image):
+            raise ValueError(
+                f"SimulateAcquisition expects a float magnitude slice (1, H, W), got {image.dtype} "
+                f"{tuple(image.shape)}."
+            )
         if self.mode == "magnitude":
             return image, None
         shape = tuple(int(s) for s in image.shape[-2:])
@@ -104,7 +107,7 @@ class SimulateAcquisition(Transform):
             shape, simulation_seed(self.seed, str(subject), index), self.phase_degree, self.max_phase, torch.float32
         )
         x = image.float()[0]
-        out = torch.stack([x * torch.cos(phase), x * torch.sin(phase)]).to(image.dtype)
+        out = torch.stack([x * torch.cos(phase), x * torch.sin(phase)])  # float32
         return out, self.maps(shape, subject) if self.mode == "multicoil" else None
 
 

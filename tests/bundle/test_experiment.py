@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from semunet_monai.bundle import experiment
+from semunet_monai.bundle import build_experiment as experiment
 
 
 def test_experiment_routes_flat_overrides():
@@ -44,3 +44,22 @@ def test_max_epochs_bounds_methods_with_segnet_only_phases(method):
     c = experiment("cpu", method=method, max_epochs=10)
     run = sum(p.num_epochs(c.train.epochs, c.train.finetune_epochs) for p in method_phases(method))
     assert run == 10 and c.train.epochs >= 1
+
+
+def test_a_bad_setting_ends_the_bundle_in_one_line_naming_it(caplog):
+    """train.json's experiment node checks the settings before any network is built: one ERROR line, exit 1."""
+    from semunet_monai.bundle import experiment as checked
+
+    for kwargs, name in (
+        ({"physics": "multicoil", "coils": 0}, "physics.coils"),
+        ({"physics": "phase"}, "physics.mode"),
+    ):
+        caplog.clear()
+        with pytest.raises(SystemExit) as stop:
+            checked("tiny", **kwargs)
+        assert stop.value.code == 1
+        (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert line.startswith(name) and "\n" not in line
+    assert checked("tiny", physics="complex").physics.mode == "complex"
+    with pytest.raises(ValueError, match="physics.coils"):
+        checked("tiny", physics="multicoil", coils=0, debug=True)  # --debug keeps the exception

@@ -80,9 +80,11 @@ def test_read_kspace_errors(tmp_path):
     np.save(tmp_path / "real.npy", np.ones((2, 8, 8), np.float32))
     with pytest.raises(ValueError, match="must be complex"):
         read_kspace(tmp_path / "real.npy")
-    np.save(tmp_path / "rank.npy", np.ones((2, 2, 8, 8), np.complex64))
-    with pytest.raises(ValueError, match=r"\(slices, H, W\)"):
+    np.save(tmp_path / "rank.npy", np.ones((2, 2, 2, 8, 8), np.complex64))
+    with pytest.raises(ValueError, match=r"\(slices, H, W\) single-coil or \(slices, coils, H, W\) multi-coil"):
         read_kspace(tmp_path / "rank.npy")
+    np.save(tmp_path / "coils.npy", np.ones((2, 3, 8, 8), np.complex64))
+    assert read_kspace(tmp_path / "coils.npy")[0].shape == (2, 3, 8, 8)
     with h5py.File(tmp_path / "nok.h5", "w") as f:
         f["image"] = np.ones((2, 8, 8))
     with pytest.raises(ValueError, match="no 'kspace' dataset"):

@@ -34,3 +34,20 @@ def test_fastmri_demo_files_hold_the_scans_k_space_and_their_labels(tmp_path):
         write_fastmri_demo(tmp_path / "raw", subjects=1, shape=(32, 28, 4))
     with pytest.raises(ValueError, match="'coils' must be at least 1"):
         write_fastmri_demo(tmp_path / "other", coils=0)
+
+
+def test_the_simulated_image_behind_the_coils_has_a_phase(tmp_path):
+    """Combining the coil images with the simulation's own maps gives back a complex image whose phase varies over
+    the head (the coils' own phases are removed by the combination)."""
+    import torch
+
+    from semunet_monai.kspace import ifft2c
+    from semunet_monai.transforms.physics import SimulateAcquisition
+
+    files = write_fastmri_demo(tmp_path / "raw", subjects=1, seed=3, shape=(32, 28, 4), coils=3)
+    with h5py.File(files[0]) as f:
+        kspace = torch.from_numpy(f["kspace"][:])
+    maps = SimulateAcquisition("multicoil", coils=3, seed=3).maps((32, 28), "1")
+    image = (maps.conj()[None] * ifft2c(kspace)).sum(1)  # (slices, H, W)
+    inside = image.abs() > 0.2 * image.abs().max()
+    assert float(image.angle()[inside].std()) > 0.1

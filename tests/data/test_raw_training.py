@@ -144,3 +144,23 @@ def test_bad_raw_files_are_refused_by_name_before_training(raw_dataset, tmp_path
     with pytest.raises(ValueError, match=match):
         train(_config(copy), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_readout_oversampled_kspace_is_cropped_to_the_labels_matrix(raw_dataset, tmp_path):
+    """fastMRI stores k-space at twice the read-out matrix: the centre half in image space is what is trained on."""
+    from semunet_monai.data.labels import get_label_scheme
+    from semunet_monai.data.raw_dataset import read_raw_subject
+    from semunet_monai.kspace import fft2c, ifft2c
+
+    item = {"kspace": str(raw_dataset / "files/1.h5"), "label": str(raw_dataset / "files/1_labels.nii.gz")}
+    scheme = get_label_scheme("paper7")
+    kspace, rss, labels = read_raw_subject(item, scheme)
+    with h5py.File(raw_dataset / "files/1.h5") as f:
+        images = ifft2c(torch.from_numpy(f["kspace"][:]))
+    wide = torch.zeros(*images.shape[:2], 64, 32, dtype=images.dtype)
+    wide[..., 16:48, :] = images  # the object in the centre of a field of view twice as long
+    _rewrite(tmp_path / "wide.h5", kspace=fft2c(wide).numpy())
+    item_wide = {**item, "kspace": str(tmp_path / "wide.h5")}
+    kspace2, rss2, labels2 = read_raw_subject(item_wide, scheme)
+    assert kspace2.shape == kspace.shape and torch.equal(labels2, labels)
+    assert torch.allclose(rss2, rss, atol=1e-4)

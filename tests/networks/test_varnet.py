@@ -13,16 +13,18 @@ from semunet_monai.physics import MultiCoilOperator, birdcage_maps
 from semunet_monai.sampling.sampnet import SampNet
 
 
-def test_soft_dc_equals_monai_for_a_boolean_mask_and_accepts_a_relaxed_one():
+def test_soft_dc_equals_monai_for_a_boolean_mask_and_is_m_times_the_residual_for_a_relaxed_one():
+    """The measured k-space is weighted by the mask (ref = m * y): the DC term is m * (x - y) for any m."""
     g = torch.Generator().manual_seed(0)
-    x, ref = torch.randn(2, 3, 10, 9, 2, generator=g), torch.randn(2, 3, 10, 9, 2, generator=g)
+    x, y = torch.randn(2, 3, 10, 9, 2, generator=g), torch.randn(2, 3, 10, 9, 2, generator=g)
     mask = torch.rand(2, 1, 10, 9, 1, generator=g) < 0.4
     ours, theirs = SoftDCBlock(torch.nn.Identity()), VarNetBlock(torch.nn.Identity())
-    assert torch.allclose(ours.soft_dc(x, ref, mask.float()), theirs.soft_dc(x, ref, mask))
+    m = mask.float()
+    assert torch.allclose(ours.soft_dc(x, m * y, m), theirs.soft_dc(x, m * y, mask))
     with pytest.raises(RuntimeError):
-        theirs.soft_dc(x, ref, mask.float() * 0.5)  # MONAI's needs a boolean condition
-    relaxed = ours.soft_dc(x, ref, mask.float() * 0.5)
-    assert torch.allclose(relaxed, 0.5 * theirs.soft_dc(x, ref, mask))
+        theirs.soft_dc(x, y, m * 0.5)  # MONAI's needs a boolean condition
+    relaxed = torch.rand(2, 1, 10, 9, 1, generator=g)
+    assert torch.allclose(ours.soft_dc(x, relaxed * y, relaxed), relaxed * (x - y), atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(48, 48), (45, 38)])
