@@ -169,7 +169,7 @@ def resume_phase(ctx: RunContext, engines: PhaseEngines) -> bool:
     if best_file.is_file():  # best.pt may be newer than latest.pt's record (a last validation after the last save)
         metric = load_checkpoint(best_file).get("meta", {}).get("metric")
         if metric is not None:
-            engines.best.load_state_dict({"saved": [(float(metric), BEST)]})
+            engines.best.load_state_dict({"_saved": [(float(metric), BEST)]})
     engines.trainer.state.max_epochs = engines.epochs  # a resumed run may train the phase longer
     logger.info("resumed phase %s at epoch %d from %s", phase.name, saved_epoch, latest)
     return saved_epoch >= engines.epochs  # Ignite would restart a finished run from epoch 0

@@ -81,3 +81,33 @@ def test_a_restored_best_checkpoint_is_only_replaced_by_a_better_score(tmp_path)
     fresh = best_checkpoint()  # without the record, the worse score would have replaced it
     score(fresh, 0.1, 5.0, 5)
     assert torch.all(load_checkpoint(tmp_path / "best.pt")["weight"] == 5.0)
+
+
+def test_a_resumed_phase_takes_its_best_record_from_best_pt(demo_dir, tmp_path):
+    """best.pt can be newer than latest.pt's record (a last validation after the last save): resuming reads the
+    score best.pt holds, so a worse later score does not replace it."""
+    from semunet_monai.engines.builders import build_model
+    from semunet_monai.engines.methods import method_phases
+    from semunet_monai.engines.phase import BEST, LATEST, RunContext, build_phase, resume_phase
+    from semunet_monai.engines.rundata import prepare_data
+    from semunet_monai.engines.workflow import train
+    from semunet_monai.losses import JointLoss
+
+    from .conftest import tiny
+
+    config = tiny(demo_dir)
+    train(config, tmp_path / "run", progress=False)
+    folder = tmp_path / "run" / "phases" / "0_joint"
+    saved = torch.load(folder / BEST, weights_only=True)
+    saved["meta"]["metric"] = 123.0  # a score no later validation beats
+    torch.save(saved, folder / BEST)
+    latest = torch.load(folder / LATEST, weights_only=True)
+    latest["best"] = {"_saved": [(-1.0, BEST)]}  # latest.pt's older, lower record
+    torch.save(latest, folder / LATEST)
+
+    data = prepare_data(config)
+    model = build_model(config, data.scheme.num_classes, tuple(data.train[0]["image"].shape[-2:]))
+    ctx = RunContext(config, model, data, JointLoss(), torch.device("cpu"), tmp_path / "run", None, resume=True)
+    engines = build_phase(ctx, method_phases(config.train.method)[0], 0)
+    resume_phase(ctx, engines)
+    assert engines.best.state_dict()["_saved"][0][0] == 123.0
