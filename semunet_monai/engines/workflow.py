@@ -29,7 +29,7 @@ from .evaluation import evaluate, evaluate_folder, load_trained_model, make_load
 from .handlers import NonFiniteLossError, save_json_atomic
 from .methods import get_method, method_phases
 from .phase import RunContext, phase_dir, run_phase
-from .rundata import RunData, demo_root, ensure_demo_dataset, prepare_data, resolve_device
+from .rundata import RunData, demo_root, ensure_demo_dataset, physics_transform, prepare_data, resolve_device
 
 # re-exported so that ``semunet_monai.engines.workflow`` stays the one place to import a run's entry points from
 __all__ = [
@@ -62,10 +62,7 @@ def check_settings(config: ExperimentConfig) -> None:
     method = get_method(config.train.method)
     if p.mode not in PHYSICS_MODES:
         raise ValueError(f"physics.mode must be one of {PHYSICS_MODES}, got {p.mode!r}.")
-    if p.mode != "magnitude":  # the simulation's own checks name each physics.* setting
-        from ..transforms.physics import SimulateAcquisition
-
-        SimulateAcquisition(p.mode, p.coils, p.coil_radius, p.max_phase, p.phase_degree, p.seed)
+    physics_transform(config)  # the simulation's own checks name each physics.* setting
     if m.recon not in RECON_NETS:
         raise ValueError(f"model.recon must be one of {RECON_NETS}, got {m.recon!r}.")
     if m.recon == "varnet" and method.recon == "dual_domain":
