@@ -231,6 +231,23 @@ def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> 
     return recorded
 
 
+def record_loss(config: ExperimentConfig, loss) -> ExperimentConfig:
+    """``config`` with train.json's ``loss`` node written into it (``train.lam``, ``train.seg_loss``), so the run's
+    config.yaml says what was trained; refuses what the experiment cannot record (another reconstruction loss or
+    ignore index)."""
+    from .data.labels import IGNORE_INDEX
+    from .losses import JointLoss
+
+    if not isinstance(loss, JointLoss):
+        raise ValueError(f"loss: expected a semunet_monai.losses.JointLoss node, got {type(loss).__name__}.")
+    if loss.recon_loss != "l1" or loss.ignore_index != IGNORE_INDEX:
+        raise ValueError(
+            "loss: the experiment records lam and seg_loss only; recon_loss must stay 'l1' and ignore_index "
+            f"{IGNORE_INDEX}, got {loss.recon_loss!r} and {loss.ignore_index!r}."
+        )
+    return config_from_dict({"train": {"lam": loss.lam, "seg_loss": loss.seg_loss}}, config, source="loss")
+
+
 def _warm_start(handlers: list | None, network: TrainingNetwork | None) -> None:
     """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network``, which training then starts from;
     refuse loaders that load no ReconNet or SegNet weight, and other handlers (the phases build their own engines)."""
@@ -296,6 +313,7 @@ def train_bundle(
     handlers: list | None = None,
     network: TrainingNetwork | None = None,
     optimizer=None,
+    loss=None,
     debug: bool = True,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
@@ -313,11 +331,11 @@ def train_bundle(
     from .inference.infer import one_line_errors
 
     return one_line_errors(
-        lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer), debug
+        lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss), debug
     )
 
 
-def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer) -> dict:
+def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss=None) -> dict:
     from .engines.distributed import is_main
     from .engines.workflow import train
 
@@ -325,7 +343,9 @@ def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimi
     model = network.model if network is not None else None
     if model is not None:
         config = record_network(config, model, optimizer)
-    results = train(config, run_dir, resume=resume, model=model, optimizer_factory=optimizer)
+    if loss is not None:
+        config = record_loss(config, loss)
+    results = train(config, run_dir, resume=resume, model=model, optimizer_factory=optimizer, loss_fn=loss)
     if not is_main():
         return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)

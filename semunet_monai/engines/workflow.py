@@ -195,6 +195,7 @@ def train(
     test: bool = True,
     model: SemuNet | None = None,
     optimizer_factory=None,
+    loss_fn: JointLoss | None = None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -208,6 +209,8 @@ def train(
             warm-started); its mask must have the data's slice shape.
         optimizer_factory: called with each phase's parameter groups instead of ``torch.optim.Adam`` (a bundle's
             ``optimizer`` node in callable mode).
+        loss_fn: the joint loss instead of one built from ``train.lam`` and ``train.seg_loss`` (a bundle's ``loss``
+            node; its settings must be the config's, see :func:`semunet_monai.bundle.record_network`).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -253,7 +256,7 @@ def train(
     model = model.to(device)
     if model.sampler is not None and rank() > 0:
         model.sampler.generator.manual_seed(t.seed + 7919 * rank())  # fresh Monte-Carlo draws per rank
-    loss_fn = JointLoss(lam=t.lam, seg_loss=t.seg_loss, ignore_index=IGNORE_INDEX)
+    loss_fn = loss_fn if loss_fn is not None else JointLoss(lam=t.lam, seg_loss=t.seg_loss, ignore_index=IGNORE_INDEX)
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb")) if is_main() else None

@@ -93,3 +93,22 @@ def test_physics_ids_and_the_varnet_node_train_and_inference_rebuilds_them(bundl
     assert network.model.operator.maps.shape[0] == 3
     seg = network(torch.rand(1, 1, *network.model.operator.mask.shape))
     assert bool(torch.isfinite(seg).all())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_loss_node_is_what_trains_and_is_recorded(bundle, demo_dir, capsys):
+    """``--loss#lam 0.5``: the joint phase's loss is L1 + 0.5 CE (per-epoch means, so the sum holds exactly), and the
+    run records lam 0.5; a loss setting the experiment cannot record is refused in one line before training."""
+    import json
+
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), **{"loss#lam": 0.5, "train#trainer#max_epochs": 1})
+    workflow.run()
+    (run,) = (bundle / "runs").iterdir()
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["lam"] == 0.5
+    (row,) = [r for r in json.loads((run / "metrics.json").read_text()) if r["phase"] == "joint"]
+    assert row["train_loss"] == pytest.approx(row["train_loss_recon"] + 0.5 * row["train_loss_seg"], rel=1e-5)
+    refused = _workflow(bundle, dataset_dir=str(demo_dir), **{"loss#recon_loss": "mse"})
+    with pytest.raises(SystemExit):
+        refused.run()
+    out = capsys.readouterr()
+    assert "ERROR - loss: the experiment records lam and seg_loss only" in out.out + out.err
