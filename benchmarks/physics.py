@@ -132,12 +132,9 @@ def write_table(results: dict, path: Path, budget: dict) -> None:
         cells = []
         for metric in METRICS:
             values = [r["mean"][metric] for r in runs]
-            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-            cells.append(
-                f"{statistics.mean(values):.3f} +- {sd:.3f}"
-                if metric != "psnr"
-                else f"{statistics.mean(values):.2f} +- {sd:.2f}"
-            )
+            digits = 2 if metric == "psnr" else 3
+            spread = f" +- {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""  # one seed: no spread
+            cells.append(f"{statistics.mean(values):.{digits}f}{spread}")
         physics, label = LABELS[row].split(" | ")
         seconds = statistics.mean(r["seconds"] for r in runs)
         step = statistics.mean(1000 * r["seconds"] / r["steps"] for r in runs)
