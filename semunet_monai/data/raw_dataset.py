@@ -25,15 +25,13 @@ import numpy as np
 import torch
 
 from ..keys import Keys
+from .dataset import SLICE
 from .labels import LabelScheme
 from .layouts import SUBJECT
 
 __all__ = ["RawSliceDataset", "is_raw", "read_raw_subject", "check_raw_items"]
 
 logger = logging.getLogger(__name__)
-
-SLICE = "slice"
-
 
 def is_raw(items: Sequence[dict]) -> bool:
     """True if the data items are raw k-space items (a ``kspace`` entry instead of ``image``)."""
