@@ -33,6 +33,7 @@ __all__ = ["RawSliceDataset", "is_raw", "read_raw_subject", "check_raw_items"]
 
 logger = logging.getLogger(__name__)
 
+
 def is_raw(items: Sequence[dict]) -> bool:
     """True if the data items are raw k-space items (a ``kspace`` entry instead of ``image``)."""
     return bool(items) and all(Keys.KSPACE in it for it in items)
