@@ -14,6 +14,9 @@ skipped and an interrupted one resumes, so the script can be stopped and started
 training time per optimisation step).
 
     python benchmarks/physics.py --out benchmarks/results/physics [--threads 1] [--seeds 2]
+
+Two workers on separate ``--out`` folders (``--rows`` / ``--only-seeds`` disjoint) share a machine's cores; merge
+their ``results.json`` files afterwards with ``--merge DIR...``.
 """
 
 from __future__ import annotations
@@ -74,11 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder of the runs, results.json and table.md")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per row")
+    parser.add_argument(
+        "--only-seeds", nargs="+", type=int, help="run only these of the seeds (to split the table between workers)"
+    )
     parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS), help="rows to run")
     parser.add_argument("--threads", type=int, help="torch threads per run (train.threads)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--merge", nargs="+", metavar="DIR", help="add these folders' results.json to --out's, then exit"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from semunet_monai.engines.workflow import train
@@ -86,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     budget = {"epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "batch_size": args.batch_size}
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
-    for seed in range(args.seeds):  # every row's first seed first: an interrupted table still has each row
+    if args.merge:
+        for folder in args.merge:
+            results.update(json.loads((Path(folder) / "results.json").read_text()))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        write_table(results, out / "table.md", budget)
+        return 0
+    seeds = [s for s in range(args.seeds) if args.only_seeds is None or s in args.only_seeds]
+    for seed in seeds:  # every row's first seed first: an interrupted table still has each row
         for row in args.rows:
             key = f"{row}/seed{seed}"
             run = out / row / f"seed{seed}"
