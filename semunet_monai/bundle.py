@@ -357,6 +357,11 @@ def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimi
     for path in sorted((run_dir / "mask").glob("mask*")) + [run_dir / "geometry.json"]:
         if path.is_file():
             atomic_copy(path, models_dir / path.name)
+    from .bundle_network import inference_override, write_inference_override
+    from .inference.model import read_geometry
+
+    trained = load_bundle_network(models_dir, weights=True).model
+    write_inference_override(models_dir, inference_override(trained, config, read_geometry(run_dir)))
     logger.info("bundle model written to %s", models_dir)
     return results
 

@@ -23,7 +23,7 @@ from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 from .atomic import atomic_write
 from .precision import autocast, resolve_precision
 
-__all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace"]
+__all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace", "run_inference"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,3 +167,20 @@ def infer_kspace(
             written.append(seg_path)
         logger.info("%s: %d slices reconstructed and segmented", path, kspace.shape[0])
     return written
+
+
+def run_inference(
+    evaluator,
+    network: torch.nn.Module,
+    image_items: list[dict],
+    kspace_items: list[dict],
+    output_dir: str | Path,
+    label_values: list[int] | None = None,
+    retrospective: bool = False,
+) -> list:
+    """inference.json's ``run``: MONAI's ``evaluator`` over the image scans, then the k-space files through
+    ``network`` (:func:`infer_kspace`); the evaluator and ``network`` share the weights loaded once in
+    ``initialize``. An empty list is skipped (Ignite refuses an engine run over no data)."""
+    if image_items:
+        evaluator.run()
+    return infer_kspace(network, kspace_items, output_dir, label_values=label_values, retrospective=retrospective)

@@ -245,23 +245,25 @@ def bundle_inputs(
     return one_line_errors(run, debug)
 
 
-def bundle_fit(models_dir: str | Path, fit: str = "auto", debug: bool = False) -> str:
-    """The bundle's ``fit`` id resolved (``auto``: ``resample`` when ``models_dir/geometry.json`` exists, else
-    ``resize``, with a warning), its ``geometry.json`` checked; errors end the run in one line (see
-    :func:`one_line_errors`), before MONAI builds the pipeline."""
-    from .model import read_geometry
+def bundle_fit(spacing: Sequence[float] | None, fit: str = "auto", debug: bool = False) -> str:
+    """The bundle's ``fit`` id resolved for the trained in-plane ``spacing`` (inference.json's ``spacing``, set by
+    the override file training writes; None when unknown): ``auto`` is ``resample`` with a spacing, else ``resize``
+    with a warning. Errors end the run in one line (see :func:`one_line_errors`), before MONAI builds the pipeline."""
     from .pipeline import FITS
 
     def run() -> str:
         if fit not in ("auto", *FITS):
             raise ValueError(f"fit: expected one of {('auto', *FITS)}, got {fit!r}.")
-        geometry = read_geometry(models_dir)
-        if fit == "resample" and geometry is None:
-            raise ValueError(
-                f"fit resample: {models_dir} has no geometry.json (a model trained before it); use resize."
-            )
-        if fit == "auto" and geometry is None:
-            logger.warning("%s: no geometry.json: scans are resized to the trained matrix (fit resize).", models_dir)
-        return ("resample" if geometry is not None else "resize") if fit == "auto" else fit
+        if spacing is not None and (
+            not isinstance(spacing, (list, tuple))
+            or len(spacing) != 2
+            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in spacing)
+        ):
+            raise ValueError(f"spacing: expected two positive in-plane spacings (mm) or null, got {spacing!r}.")
+        if fit == "resample" and spacing is None:
+            raise ValueError("fit resample: the bundle's spacing is null (unknown); use resize, or set --spacing.")
+        if fit == "auto" and spacing is None:
+            logger.warning("spacing is null: scans are resized to the trained matrix (fit resize).")
+        return ("resample" if spacing is not None else "resize") if fit == "auto" else fit
 
     return one_line_errors(run, debug)

@@ -72,6 +72,7 @@ class MDReconNet(nn.Module):
                 raise ValueError(f"MDReconNet: argument '{name}' must be an integer >= {low}, got {value!r}.")
         self.in_channels = in_channels
         self.cascades = cascades
+        self.features, self.depth = features, depth
         self.kspace_branches = nn.ModuleList([_branch(features, depth) for _ in range(cascades)])
         self.image_branches = nn.ModuleList([_branch(features, depth) for _ in range(cascades)])
 

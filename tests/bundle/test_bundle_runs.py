@@ -16,13 +16,17 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO.parent / "shared" / "monai-bundle-schema" / "meta_schema_20240725.json"
+# inference.json with the override file training writes beside the model (the trained network's settings)
+INFER = "['configs/inference.json','models/inference_override.json']"
 
 
 def _bundle_copy(root: Path) -> Path:
     shutil.copytree(
         REPO / "bundle",
         root / "bundle",
-        ignore=shutil.ignore_patterns("runs", "eval", "*.pt", "*.npy", "mask*", "experiment.json"),
+        ignore=shutil.ignore_patterns(
+            "runs", "eval", "*.pt", "*.npy", "mask*", "experiment.json", "geometry.json", "inference_override.json"
+        ),
     )
     return root / "bundle"
 
@@ -54,7 +58,8 @@ def trained_bundle(tmp_path_factory):
 def test_training_writes_the_model_mask_and_experiment(trained_bundle):
     bundle, _ = trained_bundle
     models = bundle / "models"
-    for name in ("model.pt", "experiment.json", "mask.npy", "mask.nii.gz", "mask.png", "mask.json"):
+    published = ("model.pt", "experiment.json", "inference_override.json", "mask.npy", "mask.nii.gz", "mask.png")
+    for name in (*published, "mask.json"):
         assert (models / name).is_file(), name
     state = torch.load(models / "model.pt", weights_only=True)
     assert all(k.startswith("model.") for k in state)
@@ -75,7 +80,7 @@ def test_inference_on_new_scans_keeps_shape_and_affine(trained_bundle, tmp_path)
         [
             "run",
             "--config_file",
-            "configs/inference.json",
+            INFER,
             "--input_dir",
             str(inputs),
             "--output_dir",
@@ -107,7 +112,7 @@ def test_inference_precision_setting_reaches_the_network(trained_bundle, tmp_pat
     out = {}
     for precision in ("fp32", "bf16"):
         args = ["--input_dir", str(inputs), "--output_dir", str(tmp_path / precision), "--precision", precision]
-        _run(["run", "--config_file", "configs/inference.json", *args], cwd=bundle)
+        _run(["run", "--config_file", INFER, *args], cwd=bundle)
         out[precision] = [
             np.asarray(nib.load(str(tmp_path / precision / f"T1_{k}.nii.gz")).dataobj) for k in ("seg", "recon")
         ]
@@ -135,7 +140,7 @@ def test_torchscript_export_matches_the_network(trained_bundle, tmp_path):
             "--meta_file",
             "configs/metadata.json",
             "--config_file",
-            "configs/inference.json",
+            INFER,
             "--use_trace",
             "True",
             "--input_shape",
@@ -225,7 +230,7 @@ def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle
         [
             "run",
             "--config_file",
-            "configs/inference.json",
+            INFER,
             "--input_dir",
             str(tmp_path / "in"),
             "--output_dir",
@@ -237,7 +242,7 @@ def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle
     assert seg.shape == (*mask.shape, volume.shape[2]) and len(np.unique(np.asarray(seg.dataobj))) > 1
     shifted = np.roll(kspace, 1, axis=-1)  # sampled with another pattern
     np.save(tmp_path / "in" / "acq.npy", shifted)
-    args = ["run", "--config_file", "configs/inference.json", "--input_dir", str(tmp_path / "in"), "--output_dir"]
+    args = ["run", "--config_file", INFER, "--input_dir", str(tmp_path / "in"), "--output_dir"]
     proc = _run([*args, str(tmp_path / "out2")], cwd=bundle, expect_ok=False)
     assert proc.returncode != 0 and "was not sampled with the learned mask" in proc.stderr + proc.stdout
     assert not (tmp_path / "out2" / "acq_seg.nii.gz").exists()
@@ -252,7 +257,7 @@ def test_inference_on_acquired_kspace_and_refusal_of_another_mask(trained_bundle
     (tmp_path / "raw").mkdir()
     with h5py.File(tmp_path / "raw" / "scan.h5", "w") as f:
         f.create_dataset("kspace", data=coils)
-    raw = ["run", "--config_file", "configs/inference.json", "--input_dir", str(tmp_path / "raw"), "--output_dir"]
+    raw = ["run", "--config_file", INFER, "--input_dir", str(tmp_path / "raw"), "--output_dir"]
     _run([*raw, str(tmp_path / "out3"), "--retrospective", "true"], cwd=bundle)
     seg3 = np.asarray(nib.load(str(tmp_path / "out3" / "scan_seg.nii.gz")).dataobj)
     agree = float((seg3 == np.asarray(seg.dataobj)).mean())
