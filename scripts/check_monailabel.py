@@ -33,7 +33,7 @@ def main() -> int:
     shutil.copytree(
         REPO / "bundle", app_model, ignore=shutil.ignore_patterns("runs", "eval", "*.pt", "mask*", "*.json.tmp")
     )
-    for stale in ("experiment.json",):
+    for stale in ("experiment.json", "geometry.json", "inference_override.json"):
         (app_model / "models" / stale).unlink(missing_ok=True)
     env = {**os.environ, "SEMUNET_MONAI_CACHE": str(work / "cache")}
     report = []
@@ -56,6 +56,10 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     report.append(f"trained a tiny bundle in {app_model}")
+    # MONAI Label reads configs/inference.json alone: the tiny network's settings go into the deployed copy
+    from semunet_monai.bundle_network import layer_inference_override
+
+    layer_inference_override(app_model)
 
     from monailabel.tasks.infer.bundle import BundleInferTask
 

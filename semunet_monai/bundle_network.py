@@ -33,7 +33,7 @@ from .networks import IdentityRecon, MDReconNet, ReconNet, SegNet, SemuNet, VarN
 from .physics import MultiCoilOperator
 
 __all__ = ["OVERRIDE_NAME", "inference_network", "module_node", "inference_override", "write_inference_override"]
-__all__ += ["load_weights"]
+__all__ += ["load_weights", "layer_inference_override"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,3 +151,25 @@ def load_weights(network: nn.Module, models_dir: str | Path, debug: bool = False
         return network
 
     return one_line_errors(run, debug)
+
+
+def layer_inference_override(bundle_dir: str | Path) -> Path:
+    """Write ``bundle_dir/models/inference_override.json`` into ``bundle_dir/configs/inference.json`` (the previous
+    file kept as ``inference.json.bak``). MONAI Label's BundleInferTask reads ``configs/inference.json`` alone, so a
+    deployed copy of a bundle trained with other settings than the defaults needs them there; keep the repository's
+    own bundle layered on the command line instead."""
+    from monai.bundle import ConfigParser
+
+    bundle_dir = Path(bundle_dir)
+    config_path, override_path = bundle_dir / "configs" / "inference.json", bundle_dir / "models" / OVERRIDE_NAME
+    for path in (config_path, override_path):
+        if not path.is_file():
+            raise ValueError(f"{path}: not found (train the bundle first; the override is written beside model.pt).")
+    parser = ConfigParser()
+    parser.read_config(str(config_path))
+    for key, value in json.loads(override_path.read_text()).items():
+        parser[key] = value
+    original = config_path.read_text()
+    atomic_write_text(config_path.with_name("inference.json.bak"), original)
+    atomic_write_text(config_path, json.dumps(parser.config, indent=4) + "\n")
+    return config_path

@@ -12,7 +12,13 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from semunet_monai.bundle_network import OVERRIDE_NAME, inference_override, load_weights, write_inference_override
+from semunet_monai.bundle_network import (
+    OVERRIDE_NAME,
+    inference_override,
+    layer_inference_override,
+    load_weights,
+    write_inference_override,
+)
 from semunet_monai.config import load_config
 from semunet_monai.data.phantom import check_subject_args
 from semunet_monai.engines.builders import build_model
@@ -135,3 +141,29 @@ def test_fit_follows_the_bundle_spacing(spacing, fit, expected):
 def test_fit_refuses_bad_settings(spacing, fit, match):
     with pytest.raises(ValueError, match=match):
         bundle_fit(spacing, fit, debug=True)
+
+
+def test_layering_into_a_deployed_copy_gives_what_the_command_line_layers(tmp_path):
+    """MONAI Label reads configs/inference.json alone: the override written into a copy parses to the network that
+    --config_file "[inference.json, override]" builds."""
+    import shutil
+
+    model, config, state = _trained("baseline")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(REPO / "bundle" / "configs", bundle / "configs")
+    (bundle / "models").mkdir()
+    torch.save(state, bundle / "models" / "model.pt")
+    override = inference_override(model, config, {"spacing": [1.0, 1.0]})
+    write_inference_override(bundle / "models", override)
+    layer_inference_override(bundle)
+    assert (bundle / "configs" / "inference.json.bak").read_text() == INFERENCE.read_text()
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser["device"] = "$torch.device('cpu')"
+    network = load_weights(parser.get_parsed_content("network"), bundle / "models")
+    x = torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        assert torch.allclose(network(x), model(x).seg, atol=1e-5)
+    assert parser.get_parsed_content("spacing") == [1.0, 1.0]
+    with pytest.raises(ValueError, match="inference.json: not found"):
+        layer_inference_override(tmp_path / "elsewhere")
