@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .config import PRESETS
 from .data.labels import LABEL_SCHEMES
 from .engines.methods import METHODS
-from .names import GRID_BUDGET, GRID_ROWS, MASK_KINDS, PHYSICS_MODES, PRECISIONS, RECON_NETS
+from .names import GEOMETRIES, GRID_BUDGET, GRID_ROWS, MASK_KINDS, PHYSICS_MODES, PRECISIONS, RECON_NETS
 
 __all__ = ["build_parser", "main"]
 
@@ -225,7 +225,14 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="semunet", choices=tuple(METHODS), help="method")
     p.add_argument("--rate", type=float, help="sampling rate in (0, 1)")
     p.add_argument("--mask-kind", choices=MASK_KINDS, help="fixed mask for baseline, liu, mdrecon")
-    p.add_argument("--geometry", choices=("2d", "lines"), help="learned mask geometry")
+    p.add_argument(
+        "--geometry",
+        choices=GEOMETRIES,
+        help="mask geometry: a pixel mask per axial slice (2d), phase-encode lines, or a (ky, kz) mask of a 3-D scan",
+    )
+    p.add_argument(
+        "--readout-axis", type=int, choices=(0, 1, 2), help="kykz: the volume axis read out (sampling.readout_axis)"
+    )
     p.add_argument(
         "--physics",
         choices=PHYSICS_MODES,
@@ -255,6 +262,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _train_overrides(args: argparse.Namespace) -> dict:
     sampling = {"rate": args.rate, "mask_kind": args.mask_kind, "geometry": args.geometry}
+    sampling["readout_axis"] = args.readout_axis
     train = {
         "method": args.method,
         "epochs": args.epochs,
@@ -381,7 +389,12 @@ def _add_export_seq(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", required=True, help="mask folder (mask.npy + mask.json) or .npy file")
     p.add_argument("--out", required=True, help="the .seq file to write")
     p.add_argument("--geometry", choices=("lines", "kykz"), help="sequence type (default: from the mask's sidecar)")
-    p.add_argument("--readout", type=int, help="readout samples of the 3-D GRE (default: the mask's first size)")
+    p.add_argument(
+        "--readout",
+        type=int,
+        help="readout samples of the 3-D GRE (default: the read-out size a kykz training recorded in the mask's "
+        "sidecar, else the mask's first size)",
+    )
     p.add_argument("--fov", type=float, default=230.0, help="field of view (mm)")
     p.add_argument("--thickness", type=float, help="slice (2-D, default 3) or slab (3-D, default 144) thickness (mm)")
     p.add_argument("--tr", type=float, help="repetition time (ms; default 12 for 2-D, 15 for 3-D)")
@@ -433,7 +446,8 @@ def _run_export_seq(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             max_grad=args.max_grad,
             max_slew=args.max_slew,
         )
-        paths = write_sequence(mask.numpy(), geometry, out, settings, nx=args.readout)
+        readout = args.readout or (meta.get("extra") or {}).get("readout_samples")  # a kykz training's read-out
+        paths = write_sequence(mask.numpy(), geometry, out, settings, nx=readout)
         for key, path in paths.items():
             logger.info("wrote %s: %s", key, path)
 

@@ -84,10 +84,16 @@ class ModelConfig:
 
 @dataclass
 class SamplingConfig:
-    """The k-space budget and how the mask is made (fixed ``mask_kind`` or learned SampNet)."""
+    """The k-space budget and how the mask is made (fixed ``mask_kind`` or learned SampNet).
+
+    ``geometry``: ``2d`` (a pixel mask per axial slice, the paper's), ``lines`` (phase-encode lines, playable by a
+    2-D multi-slice scan) or ``kykz`` (one pixel mask over the (ky, kz) phase-encode plane of a 3-D Cartesian scan,
+    shared by every read-out position; the networks then see the planes across ``readout_axis``, the volume axis
+    read out: 0, 1 or 2 of the RAS-oriented volume)."""
 
     rate: float = 0.1
     geometry: str = "2d"
+    readout_axis: int = 0
     mask_kind: str = "gaussian"
     mask_seed: int = 0
     acs: float | None = None

@@ -9,13 +9,18 @@ imports torch, and ``tests/test_names.py`` keeps them equal.
 
 from __future__ import annotations
 
-__all__ = ["PRECISIONS", "MASK_KINDS", "PHYSICS_MODES", "RECON_NETS", "GRID_ROWS", "GRID_BUDGET"]
+__all__ = ["PRECISIONS", "MASK_KINDS", "GEOMETRIES", "PHYSICS_MODES", "RECON_NETS", "GRID_ROWS", "GRID_BUDGET"]
 
 # Network precisions (see semunet_monai.precision).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Fixed k-space mask kinds (see semunet_monai.sampling.masks.MASK_CLASSES).
 MASK_KINDS = ("random", "radial", "gaussian", "cartesian_random", "cartesian_equispaced", "poisson")
+
+# sampling.geometry values (semunet_monai.sampling.common imports them): a pixel mask per axial slice, phase-encode
+# lines, or one pixel mask over the (ky, kz) phase-encode plane of a 3-D Cartesian acquisition (the read-out kx is
+# fully sampled); a sampler or a fixed mask draws a kykz mask as a "2d" mask of that plane.
+GEOMETRIES = ("2d", "lines", "kykz")
 
 # model.recon values (semunet_monai.networks: ReconNet, VarNetRecon).
 RECON_NETS = ("unet", "varnet")

@@ -105,7 +105,7 @@ def split_subjects(
 
 
 class SliceDataset(torch.utils.data.Dataset):
-    """2-D axial slices of cached volumes.
+    """2-D slices of cached volumes: axial ``(H, W)`` slices, or the planes across another ``axis``.
 
     MONAI's datasets cache whole items; this indexes ``(volume, slice)`` over volumes pulled once from a
     CacheDataset or PersistentDataset and kept in memory, so no NIfTI is decoded after construction.
@@ -115,8 +115,12 @@ class SliceDataset(torch.utils.data.Dataset):
         min_foreground: keep only slices whose label has at least this fraction of non-background pixels.
         slice_transform: applied to each slice item (the simulated acquisition physics,
             :class:`~semunet_monai.transforms.physics.SimulateAcquisitiond`).
+        axis: the volume axis (0, 1 or 2 of ``(H, W, D)``) the slices are taken across: 2 gives the axial slices
+            ``(H, W)``; in ``sampling.geometry: kykz`` it is the read-out axis, and each item is the plane of the
+            two phase-encode axes at one read-out position (axis 0: ``(W, D)``), whose 2-D Fourier transform is
+            the 3-D acquisition's hybrid ``(x, ky, kz)`` data at that ``x``. Every volume must give the same plane.
 
-    Items: ``{"image": (1, H, W) float32, "label": (1, H, W) int64, "subject": str, "slice": int}``.
+    Items: ``{"image": (1, P, Q) float32, "label": (1, P, Q) int64, "subject": str, "slice": int}``.
     """
 
     def __init__(
@@ -124,10 +128,15 @@ class SliceDataset(torch.utils.data.Dataset):
         volumes: Sequence[Mapping] | torch.utils.data.Dataset,
         min_foreground: float = 0.0,
         slice_transform: Callable[[dict], dict] | None = None,
+        axis: int = 2,
     ) -> None:
+        if axis not in (0, 1, 2):
+            raise ValueError(f"argument 'axis' must be 0, 1 or 2 (an axis of the (H, W, D) volume), got {axis!r}.")
+        self.axis = axis
         self.volumes = [volumes[i] for i in range(len(volumes))]
         self.slice_transform = slice_transform
         self.index: list[tuple[int, int]] = []
+        planes: dict[tuple[int, ...], str] = {}
         for v, item in enumerate(self.volumes):
             label = item[Keys.LABEL]
             if item[Keys.IMAGE].ndim != 4 or label.shape != item[Keys.IMAGE].shape:
@@ -135,8 +144,17 @@ class SliceDataset(torch.utils.data.Dataset):
                     f"subject {item.get(SUBJECT)!r}: expected image and label (1, H, W, D) of equal shape, got "
                     f"{tuple(item[Keys.IMAGE].shape)} and {tuple(label.shape)}."
                 )
-            foreground = (label[0] > 0).float().mean(dim=(0, 1))
-            self.index += [(v, z) for z in range(label.shape[-1]) if float(foreground[z]) >= min_foreground]
+            plane = tuple(int(s) for i, s in enumerate(label.shape[1:]) if i != axis)
+            planes.setdefault(plane, str(item.get(SUBJECT)))
+            if len(planes) > 1:
+                (a, first), (b, this) = list(planes.items())[:2]
+                raise ValueError(
+                    f"subjects {first!r} and {this!r} give planes {a} and {b} across volume axis {axis}: one mask "
+                    "needs one plane size (pad or crop the volumes to the same shape)."
+                )
+            moved = torch.movedim(torch.as_tensor(label[0]), axis, -1)
+            foreground = (moved > 0).float().mean(dim=(0, 1))
+            self.index += [(v, z) for z in range(moved.shape[-1]) if float(foreground[z]) >= min_foreground]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -145,8 +163,8 @@ class SliceDataset(torch.utils.data.Dataset):
         v, z = self.index[i]
         item = self.volumes[v]
         out = {
-            Keys.IMAGE: item[Keys.IMAGE][..., z],
-            Keys.LABEL: item[Keys.LABEL][..., z],
+            Keys.IMAGE: item[Keys.IMAGE].select(self.axis + 1, z),
+            Keys.LABEL: item[Keys.LABEL].select(self.axis + 1, z),
             SUBJECT: str(item[SUBJECT]),
             SLICE: z,
         }
@@ -164,6 +182,7 @@ def make_slice_dataset(
     cache_dir: str | Path | None = None,
     num_workers: int = 0,
     min_foreground: float = 0.0,
+    axis: int = 2,
 ) -> SliceDataset:
     """Load, transform and cache ``items`` (see :mod:`.layouts`) and expose their axial slices.
 
@@ -173,7 +192,7 @@ def make_slice_dataset(
         cache: ``"memory"`` (CacheDataset), ``"disk"`` (PersistentDataset in ``cache_dir``) or ``"none"``.
         cache_dir: folder for ``cache="disk"``.
         num_workers: workers for CacheDataset's first pass.
-        min_foreground: see :class:`SliceDataset`.
+        min_foreground, axis: see :class:`SliceDataset`.
     """
     items = require_files(list(items))
     transform = transform if transform is not None else volume_transforms()
@@ -187,6 +206,7 @@ def make_slice_dataset(
         volumes = Dataset(items, transform)
     else:
         raise ValueError(f"argument 'cache' must be 'memory', 'disk' or 'none', got {cache!r}.")
-    dataset = SliceDataset(volumes, min_foreground=min_foreground)
-    logger.info("%d subjects, %d axial slices", len(items), len(dataset))
+    dataset = SliceDataset(volumes, min_foreground=min_foreground, axis=axis)
+    kind = "axial slices" if axis == 2 else f"planes across axis {axis}"
+    logger.info("%d subjects, %d %s", len(items), len(dataset), kind)
     return dataset

@@ -61,7 +61,7 @@ def build_model(
         sampler = SampNet(
             shape,
             s.rate,
-            geometry=s.geometry,
+            geometry="2d" if s.geometry == "kykz" else s.geometry,  # kykz: a pixel mask of the (ky, kz) plane
             slope_prob=s.slope_prob,
             slope_sample=s.slope_sample,
             init=s.init,
@@ -75,6 +75,11 @@ def build_model(
         raise ValueError(
             f"sampling.geometry is 'lines' but sampling.mask_kind {s.mask_kind!r} is a 2-D mask: pick "
             f"'cartesian_random' or 'cartesian_equispaced'."
+        )
+    if geometry == "lines" and s.geometry == "kykz":
+        raise ValueError(
+            f"sampling.geometry is 'kykz' (a mask over the (ky, kz) plane) but sampling.mask_kind {s.mask_kind!r} "
+            "samples lines: pick a 2-D kind such as 'poisson' or 'gaussian'."
         )
     # sampling.acs gives the variable-density mask a fully sampled centre disc too (radius in pixels)
     extra = {"centre_radius": float(s.acs)} if s.mask_kind == "gaussian" and s.acs is not None else {}

@@ -134,7 +134,7 @@ def evaluate_folder(run_dir: str | Path, data_root: str | Path, stem: str | Path
     scheme = get_label_scheme(d.label_scheme)
     items = discover(data_root, modality=d.modality)
     from ..data.raw_dataset import RawSliceDataset, check_raw_items, is_raw
-    from .rundata import physics_transform
+    from .rundata import physics_transform, slice_axis
 
     if is_raw(items):  # raw multi-coil k-space: scored as the run was trained (data.raw_dataset)
         errors = check_raw_items(items, scheme)
@@ -143,7 +143,8 @@ def evaluate_folder(run_dir: str | Path, data_root: str | Path, stem: str | Path
         dataset = RawSliceDataset(items, scheme)
     else:  # images get the run's simulated physics, as its test subjects did
         check_items(items, scheme, source=str(data_root)).raise_if_errors()
-        dataset = make_slice_dataset(items, volume_transforms(scheme, d.spatial_size, n4=d.n4))
+        transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
+        dataset = make_slice_dataset(items, transform, axis=slice_axis(config))
         dataset.slice_transform = physics_transform(config)
     results = evaluate(model, dataset, config, scheme, next(model.parameters()).device)
     results["data"] = str(data_root)

@@ -20,7 +20,7 @@ from ..data.raw_dataset import RawSliceDataset, check_raw_items, is_raw
 from ..keys import Keys
 from .distributed import is_main, main_first
 
-__all__ = ["RunData", "resolve_device", "demo_shape", "demo_root", "ensure_demo_dataset", "prepare_data"]
+__all__ = ["RunData", "resolve_device", "demo_shape", "demo_root", "ensure_demo_dataset", "prepare_data", "slice_axis"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ def _datalist_split(root: Path, modality: str) -> tuple[list[dict], dict[str, li
 def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split, scheme) -> RunData:
     """A datalist of raw multi-coil k-space files (see :mod:`semunet_monai.data.raw_dataset`)."""
     d = config.data
+    if config.sampling.geometry == "kykz":
+        raise ValueError(
+            f"{root}: raw k-space files hold 2-D slices; sampling.geometry 'kykz' needs image volumes (3-D raw k-space "
+            "training is not supported)."
+        )
     if config.physics.mode != "multicoil":
         raise ValueError(
             f"{root}: the dataset holds raw multi-coil k-space; set physics.mode: multicoil (CLI --physics multicoil), "
@@ -134,6 +139,12 @@ def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split,
         raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
     logger.info("raw k-space data %s: train %s, val %s, test %s", root, split["train"], split["val"], split["test"])
     return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, [])
+
+
+def slice_axis(config: ExperimentConfig) -> int:
+    """The volume axis the networks' 2-D planes are taken across: the read-out axis in ``sampling.geometry: kykz``
+    (the planes are (ky, kz) images), else 2 (axial slices)."""
+    return config.sampling.readout_axis if config.sampling.geometry == "kykz" else 2
 
 
 def physics_transform(config: ExperimentConfig):
@@ -180,6 +191,7 @@ def prepare_data(config: ExperimentConfig) -> RunData:
         logger.warning("no validation subjects: validation uses the test subjects, so no best checkpoint is selected.")
     transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
     kwargs = {"cache": d.cache, "cache_dir": d.cache_dir, "min_foreground": d.min_foreground}
+    kwargs["axis"] = slice_axis(config)
     sets = {
         name: make_slice_dataset([it for it in items if it[SUBJECT] in split[name]], transform, **kwargs)
         for name in ("train", "val", "test")

@@ -18,6 +18,7 @@ from monai.utils import set_determinism
 from ..atomic import atomic_write_text
 from ..config import ExperimentConfig, config_from_dict
 from ..data.labels import IGNORE_INDEX
+from ..keys import Keys
 from ..losses import JointLoss
 from ..networks.semunet import SemuNet
 from ..precision import resolve_precision
@@ -94,6 +95,8 @@ def check_settings(config: ExperimentConfig) -> None:
     check_rate(s.rate, "sampling.rate")
     if s.geometry not in GEOMETRIES:
         raise ValueError(f"sampling.geometry must be one of {GEOMETRIES}, got {s.geometry!r}.")
+    if s.readout_axis not in (0, 1, 2):
+        raise ValueError(f"sampling.readout_axis must be 0, 1 or 2 (an axis of the volume), got {s.readout_axis!r}.")
     if s.mask_kind not in MASK_KINDS:
         raise ValueError(f"sampling.mask_kind must be one of {MASK_KINDS}, got {s.mask_kind!r}.")
     if config.data.root is None and config.data.demo_generator not in DEMO_GENERATORS:
@@ -312,6 +315,15 @@ def train(
             writer.close()
 
 
+def _readout(config: ExperimentConfig, data: RunData) -> dict:
+    """A kykz mask's read-out: the volume axis and its samples (the planes' count per volume), for export-seq."""
+    if config.sampling.geometry != "kykz":
+        return {}
+    volume = data.train.volumes[0][Keys.IMAGE]
+    axis = config.sampling.readout_axis
+    return {"readout_axis": axis, "readout_samples": int(volume.shape[axis + 1])}
+
+
 def _finish(
     config: ExperimentConfig, model: SemuNet, data: RunData, run_dir: Path, device: torch.device, test: bool = True
 ) -> dict:
@@ -337,7 +349,7 @@ def _finish(
             geometry=config.sampling.geometry,
             method=method,
             overwrite=True,
-            extra={"training_method": t.method},
+            extra={"training_method": t.method, **_readout(config, data)},
         )
     if not test:
         return {}

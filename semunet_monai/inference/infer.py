@@ -205,7 +205,7 @@ def bundle_inputs(
 
     def run() -> dict[str, list[dict]]:
         from ..engines.checkpoint import load_checkpoint
-        from .model import saved_experiment
+        from .model import check_inferable, saved_experiment
 
         given = [x for x in (input_dir, input_list) if x]
         if datalist is not None:
@@ -229,6 +229,7 @@ def bundle_inputs(
         if not cfg_path.is_file() or not (home / "model.pt").is_file():
             raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
         config = saved_experiment(home)
+        check_inferable(config, home)
         mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
         images, kspaces, _ = prepare_inputs(
             given,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from monai.networks.nets import BasicUNet
 from torch import Tensor, nn
 
@@ -42,6 +43,19 @@ def _pad_only_where_needed(unet: BasicUNet, spatial: Sequence[int]) -> None:
     needed = any(int(s) % 16 for s in spatial)
     for up in (unet.upcat_4, unet.upcat_3, unet.upcat_2, unet.upcat_1):
         up.is_pad = needed
+
+
+def _run_unet(unet: BasicUNet, x: Tensor) -> Tensor:
+    """``unet(x)``, with sides shorter than 16 zero-padded to 16 and cropped back: four 2x poolings need at least 16
+    pixels (a (ky, kz) plane of a thin slab has fewer along z). BasicUNet pads only its decoder inputs, and MONAI's
+    DivisiblePad works on single channel-first images, not on batches with their crop back."""
+    h, w = x.shape[-2:]
+    ph, pw = max(0, 16 - h), max(0, 16 - w)
+    if ph or pw:
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+    _pad_only_where_needed(unet, x.shape[2:])
+    out = unet(x)
+    return out[..., ph // 2 : ph // 2 + h, pw // 2 : pw // 2 + w] if ph or pw else out
 
 
 # BasicUNet's default activation, but not in place: InstanceNorm returns a view, and an in-place activation on it makes
@@ -89,8 +103,7 @@ class ReconNet(nn.Module):
         ``kspace``, ``mask`` and ``operator`` complete the one call signature every ReconNet shares (see
         :meth:`~semunet_monai.networks.SemuNet.reconstruct_and_segment`); an image-domain U-Net does not use them."""
         _check_input(x, self.in_channels, "ReconNet")
-        _pad_only_where_needed(self.unet, x.shape[2:])
-        out = self.unet(x)
+        out = _run_unet(self.unet, x)
         return x + out if self.residual else out
 
 
@@ -134,8 +147,7 @@ class SegNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(B, C_in, H, W)`` images to logits ``(B, K, H, W)``."""
         _check_input(x, self.in_channels, "SegNet")
-        _pad_only_where_needed(self.unet, x.shape[2:])
-        return self.unet(x)
+        return _run_unet(self.unet, x)
 
 
 def count_parameters(module: nn.Module) -> int:

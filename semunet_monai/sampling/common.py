@@ -7,8 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..names import GEOMETRIES  # "2d", "lines", "kykz"
+
 __all__ = [
     "GEOMETRIES",
+    "SAMPLER_GEOMETRIES",
     "check_rate",
     "check_shape",
     "budget",
@@ -18,7 +21,7 @@ __all__ = [
     "normalised_radius",
 ]
 
-GEOMETRIES = ("2d", "lines")
+SAMPLER_GEOMETRIES = ("2d", "lines")
 
 
 def check_rate(rate: float, name: str = "rate") -> float:

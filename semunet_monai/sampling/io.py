@@ -80,7 +80,7 @@ def save_mask(
         mask: boolean (or 0/1) mask ``(H, W)``; a ``"lines"`` mask must be constant along ``H``.
         out_dir: output folder.
         rate: requested sampling rate in (0, 1).
-        geometry: ``"2d"`` or ``"lines"``.
+        geometry: ``"2d"``, ``"lines"`` or ``"kykz"`` (a 2-D mask of a 3-D acquisition's (ky, kz) plane).
         method: how the mask was made, e.g. ``"fixed:radial"`` or ``"sampnet"``.
         slopes: SampNet slopes, if any.
         prob: optional probability map ``(H, W)``.

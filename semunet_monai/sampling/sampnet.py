@@ -17,7 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import GEOMETRIES, budget, centre_disc, centre_lines, check_rate, check_shape, normalised_radius, top_n
+from .common import (
+    SAMPLER_GEOMETRIES,
+    budget,
+    centre_disc,
+    centre_lines,
+    check_rate,
+    check_shape,
+    normalised_radius,
+    top_n,
+)
 
 __all__ = ["SampNet", "INITS"]
 
@@ -68,8 +77,8 @@ class SampNet(nn.Module):
         super().__init__()
         self.shape = check_shape(shape)
         self.rate = check_rate(rate)
-        if geometry not in GEOMETRIES:
-            raise ValueError(f"argument 'geometry' must be one of {GEOMETRIES}, got {geometry!r}.")
+        if geometry not in SAMPLER_GEOMETRIES:
+            raise ValueError(f"argument 'geometry' must be one of {SAMPLER_GEOMETRIES}, got {geometry!r}.")
         self.geometry = geometry
         self.slope_prob = _check_positive(slope_prob, "slope_prob")
         self.slope_sample = _check_positive(slope_sample, "slope_sample")

@@ -214,6 +214,7 @@ def write_sequence(mask: np.ndarray, geometry: str, out: str | Path, settings: G
     np.savetxt(f"{stem}_order.csv", order, fmt="%d", delimiter=",", header=header, comments="")
     np.save(f"{stem}_table.npy", table)
     meta = {"geometry": geometry, "shape": list(table.shape), "acquired": int(table.sum()), **asdict(settings)}
+    meta["readout"] = int(nx or mask.shape[0]) if geometry == "kykz" else int(mask.shape[0])
     meta["duration_s"] = float(seq.duration()[0])
     Path(f"{stem}.json").write_text(json.dumps(meta, indent=2))
     k_adc = seq.calculate_kspace()[0]
