@@ -39,6 +39,7 @@ GRID_ROWS = (
     "loupe_seg",
     "semunet",
     "baseline_uniform",
+    "baseline_poisson",
     "baseline_c25",
     "baseline_c50",
     "baseline_c75",

@@ -138,6 +138,10 @@ ROWS: dict[str, Row] = {
             "Baseline (unif.)",
             panel="Uniform random",
         ),
+        # variable-density Poisson disc with a fully sampled centre: the 3-D (ky, kz) baseline (sampling.geometry kykz)
+        Row(
+            "baseline_poisson", "baseline", "poisson", "Baseline", "Poisson disc", "Baseline (Poisson)", panel="Poisson"
+        ),
         *(_sweep_row(share) for share in CENTRE_SHARES),
         Row(
             "fullysampled", "fullysampled", None, "Fully sampled", "Full", "Fully sampled", per_rate=False, recon=False

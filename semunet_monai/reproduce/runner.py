@@ -31,7 +31,7 @@ from ..data.labels import get_label_scheme
 from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
 from ..engines.methods import get_method, method_steps
-from ..engines.rundata import RunData, prepare_data, resolve_device
+from ..engines.rundata import RunData, demo_shape, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..precision import resolve_precision
 from .grid import GRID_BUDGET, ROWS, Cell, make_cells
@@ -67,6 +67,24 @@ def grid_config(
     if data_root is not None:
         overrides["data"] = {"root": str(data_root)}
     return config_from_dict(overrides, config, source="reproduce arguments")
+
+
+def _mask_shape(base: ExperimentConfig, cells: list) -> tuple[int, int]:
+    """The mask's size, which the centre-share rows' disc radius depends on: the in-plane matrix, or in
+    ``sampling.geometry: kykz`` the (ky, kz) plane (known before training for the demo data only)."""
+    size = base.data.spatial_size
+    if base.sampling.geometry != "kykz":
+        return (size, size)
+    if base.data.root is None:
+        volume = demo_shape(size)
+        return tuple(n for i, n in enumerate(volume) if i != base.sampling.readout_axis)
+    sweep = sorted({c.row for c in cells if c.spec.sweep})
+    if sweep:
+        raise ValueError(
+            f"rows {sweep}: their centre disc is sized from the (ky, kz) plane, which sampling.geometry 'kykz' on "
+            "your data knows only after loading it; leave them out (--rows) or use the demo data."
+        )
+    return (size, size)  # unused: no row sizes a disc
 
 
 def versions() -> dict[str, str]:
@@ -264,7 +282,8 @@ def run_grid(
     records = _cells_on_disk(out)
     cells = list(dict.fromkeys(requested + list(records)))  # the report covers the whole folder
     size = base.data.spatial_size
-    configs = [config_from_dict(c.overrides((size, size)), base, source=f"cell {c.name}") for c in cells]
+    shape = _mask_shape(base, cells)
+    configs = [config_from_dict(c.overrides(shape), base, source=f"cell {c.name}") for c in cells]
     for cell, config in zip(cells, configs):
         check_settings(config)  # every cell's settings are valid, and match its saved run, before any training
         _check_saved(cell, config, out / cell.folder)

@@ -123,3 +123,25 @@ def test_a_kykz_run_writes_a_mask_that_exports_as_a_3d_sequence(demo_dir, tmp_pa
     with caplog.at_level(logging.ERROR):  # scan inference refuses a kykz model in one line
         code = main(["infer", "--model", str(tmp_path / "run"), "--input", str(demo_dir), "--out", str(tmp_path / "o")])
     assert code != 0 and "'kykz'" in caplog.text
+
+
+def test_the_grid_sizes_its_kykz_cells_from_the_plane(tmp_path):
+    """reproduce in kykz mode: the centre-share rows size their disc from the (ky, kz) plane of the demo volumes;
+    on user data (plane unknown before loading) they are refused by name; the Poisson row is a grid row."""
+    from semunet_monai.reproduce.grid import ROWS, make_cells
+    from semunet_monai.reproduce.runner import _mask_shape
+
+    kykz = {"sampling": {"geometry": "kykz", "readout_axis": 0}}
+    cells = make_cells([0.1], 1, ["baseline_poisson", "baseline_c50"])
+    assert _mask_shape(load_config("tiny", overrides=kykz), cells) == (48, 10)  # demo 48x48x10 read out along x
+    assert _mask_shape(load_config("tiny"), cells) == (48, 48)
+    mine = load_config("tiny", overrides={**kykz, "data": {"root": str(tmp_path)}})
+    with pytest.raises(ValueError, match=r"rows \['baseline_c50'\].*kykz"):
+        _mask_shape(mine, cells)
+    assert _mask_shape(mine, cells[:1]) == (48, 48)
+    overrides = cells[0].overrides((48, 10))
+    overrides["sampling"].update(kykz["sampling"])
+    poisson = load_config("tiny", overrides=overrides)
+    assert poisson.sampling.geometry == "kykz" and poisson.train.method == "baseline"
+    model = build_model(poisson, 8, (48, 10))
+    assert ROWS["baseline_poisson"].mask_kind == "poisson" and abs(float(model.operator.mask.mean()) - 0.1) <= 0.005
