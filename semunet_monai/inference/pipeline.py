@@ -41,13 +41,12 @@ from monai.transforms import (
     Orientationd,
     Resized,
     ResizeWithPadOrCropd,
-    Spacingd,
 )
 
 from ..atomic import atomic_write
 from ..data.readers import SimpleITKReader
 from ..keys import Keys
-from ..transforms.dictionary import SplitReconSegd
+from ..transforms.dictionary import ResampleToSpacingd, SplitReconSegd
 from ..transforms.scaling import PercentileScaled
 
 __all__ = ["FITS", "RECON_FILE", "SEG_FILE", "preprocessing", "postprocessing", "slice_inferer", "run_inference"]
@@ -94,7 +93,7 @@ def preprocessing(
     ]
     if fit == "resample":
         steps += [
-            Spacingd(Keys.IMAGE, pixdim=(float(spacing[0]), float(spacing[1]), -1.0), mode="bilinear"),
+            ResampleToSpacingd(Keys.IMAGE, pixdim=(float(spacing[0]), float(spacing[1]), -1.0), mode="bilinear"),
             ResizeWithPadOrCropd(Keys.IMAGE, spatial_size=(*size, -1)),
         ]
     else:

@@ -6,13 +6,13 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 from monai.config import KeysCollection, NdarrayOrTensor
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, Spacingd
 
 from ..keys import Keys
 from ..sampling.sampnet import SampNet
 from .array import KspaceUndersample
 
-__all__ = ["KspaceUndersampled", "SplitReconSegd"]
+__all__ = ["KspaceUndersampled", "SplitReconSegd", "ResampleToSpacingd"]
 
 
 class KspaceUndersampled(MapTransform):
@@ -102,3 +102,18 @@ class SplitReconSegd(MapTransform):
                     f"{self.num_classes} channels, got shape {tuple(stacked.shape)}."
                 )
         return d
+
+
+class ResampleToSpacingd(Spacingd):
+    """MONAI's :class:`~monai.transforms.Spacingd` (same arguments, same inverse) that leaves the item's other
+    entries alone. MONAI 1.6.1's Spacingd calls ``.update`` on every ``<key>_*`` entry of a NIfTI item, and MONAI
+    Label's infer task adds ``image_path`` (a string), which crashed it."""
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor], lazy: bool | None = None) -> dict:
+        prefixes = tuple(f"{key}_" for key in self.keys)
+        aside = {
+            k: v for k, v in data.items() if isinstance(k, str) and k.startswith(prefixes) and not isinstance(v, dict)
+        }
+        out = super().__call__({k: v for k, v in data.items() if k not in aside}, lazy=lazy)
+        out.update(aside)
+        return out
