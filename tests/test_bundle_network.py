@@ -167,3 +167,10 @@ def test_layering_into_a_deployed_copy_gives_what_the_command_line_layers(tmp_pa
     assert parser.get_parsed_content("spacing") == [1.0, 1.0]
     with pytest.raises(ValueError, match="inference.json: not found"):
         layer_inference_override(tmp_path / "elsewhere")
+
+
+def test_a_device_given_as_a_string_as_monai_label_sets_it(tmp_path):
+    parser = _parser(models_dir=tmp_path)
+    parser["device"] = "cpu"  # BundleInferTask._update_device writes the request's device string
+    assert parser.get_parsed_content("sw_batch_size") == 2
+    assert parser.get_parsed_content("inferer") is not None
