@@ -113,6 +113,12 @@ def main() -> int:
         report.append(
             f"BundleTrainTask trained on {len(datastore.list_images())} datastore images: model.pt rewritten={train_ok}"
         )
+        # the same infer task (a running server) infers with the retrained model, without a restart
+        again, _ = task({"image": str(scan), "device": "cpu", "result_extension": ".nii.gz"})
+        seg2 = nib.load(again)
+        after_ok = seg2.shape == ref.shape and len(np.unique(np.asarray(seg2.dataobj))) > 1
+        report.append(f"BundleInferTask after training: {again} shape {seg2.shape} ok={after_ok}")
+        train_ok = train_ok and after_ok
     except Exception as err:  # noqa: BLE001 - a report of what MONAI Label does with this bundle
         logging.getLogger(__name__).exception("BundleTrainTask")
         report.append(f"BundleTrainTask failed: {type(err).__name__}: {str(err)[:400]}")
