@@ -23,7 +23,7 @@ from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 from .atomic import atomic_write
 from .precision import autocast, resolve_precision
 
-__all__ = ["KSPACE_SUFFIXES", "read_kspace", "check_sampling", "infer_kspace", "run_inference"]
+__all__ = ["KSPACE_SUFFIXES", "read_kspace", "fit_readout", "check_sampling", "infer_kspace", "run_inference"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,22 @@ def read_kspace(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not np.isfinite(kspace).all():
         raise ValueError(f"{path}: k-space holds NaN or Inf values.")
     return kspace.astype(np.complex64), (np.asarray(mask) if mask is not None else None)
+
+
+def fit_readout(
+    kspace: np.ndarray, file_mask: np.ndarray | None, matrix: tuple[int, int], path: str | Path, retrospective: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fully sampled k-space oversampled along the read-out (``H`` twice the trained matrix's, fastMRI's 640x320 for
+    320x320) is cropped to the matrix in image space (:func:`semunet_monai.kspace.crop_readout`), as training on raw
+    data crops it; with ``retrospective`` only, since undersampled k-space on another grid cannot hold the learned
+    mask. Other shapes are returned as they are (and refused by :func:`check_sampling`)."""
+    h, w = kspace.shape[-2:]
+    if not (retrospective and w == matrix[1] and h == 2 * matrix[0]):
+        return kspace, file_mask
+    from .kspace import crop_readout
+
+    logger.info("%s: read-out oversampled (%dx%d): cropped to %dx%d in image space", path, h, w, *matrix)
+    return crop_readout(torch.from_numpy(kspace), matrix[0]).numpy().astype(np.complex64), None
 
 
 def check_sampling(
@@ -136,7 +152,7 @@ def infer_kspace(
     written = []
     for item in items:
         path = Path(item["kspace"])
-        kspace, file_mask = read_kspace(path)
+        kspace, file_mask = fit_readout(*read_kspace(path), learned.shape, path, retrospective)
         check_sampling(kspace, file_mask, learned, path, retrospective=retrospective)
         k = model.operator.restrict(torch.from_numpy(kspace).to(device))
         zero_filled = model.acquired_zero_filled(k).abs()

@@ -10,7 +10,7 @@ import torch
 from monai.networks.blocks.fft_utils_t import fftn_centered_t, ifftn_centered_t
 from torch import Tensor, nn
 
-__all__ = ["fft2c", "ifft2c", "to_complex", "UndersamplingOperator"]
+__all__ = ["fft2c", "ifft2c", "to_complex", "crop_readout", "UndersamplingOperator"]
 
 
 def _upcast(x: Tensor) -> Tensor:
@@ -47,6 +47,16 @@ def ifft2c(kspace: Tensor) -> Tensor:
         raise ValueError(f"ifft2c: argument 'kspace' must be a complex tensor, got dtype {kspace.dtype}.")
     kspace = _upcast(kspace)
     return torch.view_as_complex(ifftn_centered_t(torch.view_as_real(kspace), spatial_dims=2, is_complex=True))
+
+
+def crop_readout(kspace: Tensor, rows: int) -> Tensor:
+    """Remove read-out oversampling: the centre ``rows`` of the image along ``H`` (dim -2), back in k-space. fastMRI
+    stores k-space at twice the read-out matrix (640x320 for 320x320 images) and crops its targets this way."""
+    h = kspace.shape[-2]
+    if not 0 < rows <= h:
+        raise ValueError(f"argument 'rows' must be in [1, {h}], got {rows!r}.")
+    top = h // 2 - rows // 2
+    return fft2c(ifft2c(kspace)[..., top : top + rows, :])
 
 
 def to_complex(image: Tensor) -> Tensor:

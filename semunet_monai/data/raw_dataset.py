@@ -61,7 +61,7 @@ def _read_kspace(path: Path) -> np.ndarray:
 def read_raw_subject(item: dict, scheme: LabelScheme) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(kspace (S, C, H, W) complex64 scaled, rss (S, 1, H, W) float32, labels (S, 1, H, W) int64)`` of one item,
     checked (each error names the file)."""
-    from ..kspace import fft2c, ifft2c
+    from ..kspace import crop_readout, ifft2c
 
     kpath, lpath = Path(item[Keys.KSPACE]), Path(item[Keys.LABEL])
     kspace = torch.from_numpy(_read_kspace(kpath))
@@ -80,9 +80,7 @@ def read_raw_subject(item: dict, scheme: LabelScheme) -> tuple[torch.Tensor, tor
             "(expected the same matrix, or twice the read-out H for oversampled fastMRI k-space)."
         )
     if labels.shape[0] != h:  # read-out oversampling: crop the centre half in image space
-        images = ifft2c(kspace)
-        top = h // 2 - labels.shape[0] // 2
-        kspace = fft2c(images[..., top : top + labels.shape[0], :])
+        kspace = crop_readout(kspace, labels.shape[0])
     values = set(np.unique(labels).astype(int).tolist())
     unknown = sorted(values - scheme.known_values)
     if unknown or not np.array_equal(labels, np.round(labels)):

@@ -44,7 +44,7 @@ def prepare_inputs(
     """
     import numpy as np
 
-    from ..bundle_kspace import check_sampling, read_kspace
+    from ..bundle_kspace import check_sampling, fit_readout, read_kspace
 
     learned = np.asarray(mask.cpu() if hasattr(mask, "cpu") else mask).astype(bool)
     matrix = learned.shape
@@ -56,11 +56,12 @@ def prepare_inputs(
     for scan in selection.scans:
         item = {RECON_FILE: str(scan.outputs["recon"]), SEG_FILE: str(scan.outputs["seg"])}
         if scan.kind == "kspace":
-            kspace, file_mask = read_kspace(scan.path)
+            kspace, file_mask = fit_readout(*read_kspace(scan.path), tuple(matrix), scan.path, retrospective)
             if kspace.shape[-2:] != tuple(matrix):
                 raise ValueError(
                     f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
-                    f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size."
+                    f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size "
+                    "(fully sampled k-space oversampled 2x along the read-out is cropped to it with --retrospective)."
                 )
             check_sampling(kspace, file_mask, learned, scan.path, retrospective=retrospective)
             kspaces.append({"kspace": str(scan.path), **item})

@@ -43,6 +43,22 @@ def test_fully_sampled_multicoil_hdf5_gives_back_the_image(identity_run, tmp_pat
     assert seg.shape == volume.shape
 
 
+def test_readout_oversampled_raw_data_is_cropped_in_image_space_with_retrospective(identity_run, tmp_path):
+    """fastMRI's layout: k-space at twice the read-out matrix. With --retrospective the image is cropped to the
+    trained matrix (the centre rows), so the identity model gives back the centre of the oversampled image."""
+    volume = smooth_volume((*MATRIX, 2))
+    h = MATRIX[0]
+    wide = np.zeros((2 * h, MATRIX[1], 2), np.float32)
+    wide[h // 2 : h // 2 + h] = volume  # the object fills the centre half of the oversampled field of view
+    np.save(tmp_path / "wide.npy", _multicoil(wide))
+    with pytest.raises(ValueError, match=r"wide.npy: k-space slices are \d+x\d+.*cropped to it with --retrospective"):
+        infer(identity_run, [tmp_path / "wide.npy"], tmp_path / "refused", progress=False)
+    infer(identity_run, [tmp_path / "wide.npy"], tmp_path / "out", progress=False, retrospective=True)
+    recon = np.asarray(nib.load(tmp_path / "out" / "wide_recon.nii.gz").dataobj)
+    assert recon.shape == volume.shape
+    assert np.abs(recon - volume).max() < 1e-3 * volume.max()
+
+
 def test_undersampled_multicoil_is_checked_and_retrospective_applies_the_mask(semunet_run_and_bundle, tmp_path):
     run, _ = semunet_run_and_bundle
     mask = _model_mask(run)
