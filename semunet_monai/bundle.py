@@ -24,6 +24,7 @@ from .data.layouts import strip_suffix
 from .engines.builders import build_model
 from .engines.checkpoint import load_checkpoint, save_atomic
 from .keys import Keys
+from .names import GEOMETRIES
 from .networks.semunet import SemuNet
 from .networks.varnet import VarNetRecon
 from .precision import autocast, check_precision, resolve_precision
@@ -402,12 +403,25 @@ class BundleNetwork(nn.Module):
         compile: run the SemuNet through ``torch.compile`` (:class:`~semunet_monai.compile.CompiledForward`: eager
             when no compiler is found or compilation fails). It pays off over many volumes: 47 s to compile on 2
             CPU cores with a cold cache, then 1.6x faster per volume (benchmarks/speed.py).
+        geometry: the ``sampling.geometry`` the model was trained with. A ``kykz`` model's mask is the (ky, kz)
+            plane of a 3-D scan: it reconstructs 3-D k-space files (:func:`semunet_monai.bundle_kspace.infer_kspace`)
+            and refuses image slices, whose (H, W) k-space is not the plane it learned.
     """
 
-    def __init__(self, model: SemuNet, outputs: str = "seg", precision: str = "fp32", compile: bool = False) -> None:
+    def __init__(
+        self,
+        model: SemuNet,
+        outputs: str = "seg",
+        precision: str = "fp32",
+        compile: bool = False,
+        geometry: str = "2d",
+    ) -> None:
         super().__init__()
         if outputs not in OUTPUTS:
             raise ValueError(f"argument 'outputs' must be one of {OUTPUTS}, got {outputs!r}.")
+        if geometry not in GEOMETRIES:
+            raise ValueError(f"argument 'geometry' must be one of {GEOMETRIES}, got {geometry!r}.")
+        self.geometry = geometry
         if model.sampler is not None:
             raise ValueError("argument 'model' still has a SampNet: freeze its mask (stage 2) first.")
         self.model = model
@@ -416,6 +430,11 @@ class BundleNetwork(nn.Module):
         self.run_model = CompiledForward(model, compile, "compile")
 
     def forward(self, image: Tensor) -> Tensor | dict[str, Tensor]:
+        if self.geometry == "kykz":
+            raise ValueError(
+                "this bundle's model learned a (ky, kz) mask of a 3-D scan (sampling.geometry 'kykz'): it infers on "
+                "3-D k-space files ((kx, ky, kz) or (coils, kx, ky, kz), .h5 or .npy), not on image slices."
+            )
         if self.precision == "fp32":
             out = self.run_model(image)  # no autocast context at all: TorchScript tracing sees plain ops
         else:
@@ -467,7 +486,7 @@ def load_bundle_network(
     model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, size)
     if model.sampler is not None:
         model.freeze_mask()
-    network = BundleNetwork(model.eval(), outputs, precision)
+    network = BundleNetwork(model.eval(), outputs, precision, geometry=config.sampling.geometry)
     if state is not None:
         network.load_state_dict(state)
     return network

@@ -8,6 +8,13 @@ sampled k-space is accepted and the learned mask applied to it (what researchers
 sample of the mask. Each slice is zero-filled (multi-coil: root-sum-of-squares of the coil images), reconstructed
 and segmented; outputs are NIfTI volumes ``(H, W, slices)`` with an identity affine (k-space files carry no patient
 geometry).
+
+A model trained with ``sampling.geometry: kykz`` (a (ky, kz) mask of a 3-D Cartesian scan) takes the 3-D k-space
+such a scan acquires: ``kspace`` ``(kx, ky, kz)`` single-coil or ``(coils, kx, ky, kz)`` multi-coil, centered (DC at
+``n // 2`` on every axis, as ``export-seq`` numbers its phase encodes), the read-out ``kx`` first and fully sampled,
+(ky, kz) the mask's plane (``mask`` in the file, when present, is ``(ky, kz)``). The read-out is inverted first
+(:func:`~semunet_monai.kspace.ifft1c`); each read-out position's (ky, kz) plane then goes through the networks as a
+slice does, and the outputs are volumes ``(x, y, z)`` in the file's axis order.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ logger = logging.getLogger(__name__)
 KSPACE_SUFFIXES = (".h5", ".npy")
 
 
-def read_kspace(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+def read_kspace(path: str | Path, geometry: str = "2d") -> tuple[np.ndarray, np.ndarray | None]:
     """Complex64 k-space ``(slices, coils, H, W)`` (1 coil for single-coil files) and the file's sampling mask
-    (``(W,)``/``(H, W)``) or None."""
+    (``(W,)``/``(H, W)``) or None. With ``geometry`` ``"kykz"`` the file is 3-D k-space ``(kx, ky, kz)`` or
+    ``(coils, kx, ky, kz)``, returned as its hybrid data ``(x, coils, ky, kz)``: one (ky, kz) plane per read-out
+    position."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".h5":
@@ -50,29 +59,43 @@ def read_kspace(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"{path}: could not be read as k-space ({type(err).__name__}: {err}).") from err
     if not np.iscomplexobj(kspace):
         raise ValueError(f"{path}: k-space must be complex, got dtype {kspace.dtype}.")
-    if kspace.ndim == 2:
+    three_d = geometry == "kykz"
+    if kspace.ndim == 2 and not three_d:
         kspace = kspace[None]
     if kspace.ndim == 3:
-        kspace = kspace[:, None]
+        kspace = kspace[None] if three_d else kspace[:, None]
     if kspace.ndim != 4 or 0 in kspace.shape:
-        raise ValueError(
-            f"{path}: k-space must be (slices, H, W) single-coil or (slices, coils, H, W) multi-coil data, got shape "
-            f"{kspace.shape}."
+        layouts = (
+            "(kx, ky, kz) single-coil or (coils, kx, ky, kz) multi-coil 3-D k-space (the model learned a (ky, kz) mask)"
+            if three_d
+            else "(slices, H, W) single-coil or (slices, coils, H, W) multi-coil data"
         )
+        raise ValueError(f"{path}: k-space must be {layouts}, got shape {kspace.shape}.")
     if not np.isfinite(kspace).all():
         raise ValueError(f"{path}: k-space holds NaN or Inf values.")
-    return kspace.astype(np.complex64), (np.asarray(mask) if mask is not None else None)
+    kspace = kspace.astype(np.complex64)
+    if three_d:
+        from .kspace import ifft1c
+
+        kspace = ifft1c(torch.from_numpy(kspace), dim=1).permute(1, 0, 2, 3).contiguous().numpy()
+    return kspace, (np.asarray(mask) if mask is not None else None)
 
 
 def fit_readout(
-    kspace: np.ndarray, file_mask: np.ndarray | None, matrix: tuple[int, int], path: str | Path, retrospective: bool
+    kspace: np.ndarray,
+    file_mask: np.ndarray | None,
+    matrix: tuple[int, int],
+    path: str | Path,
+    retrospective: bool,
+    geometry: str = "2d",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Fully sampled k-space oversampled along the read-out (``H`` twice the trained matrix's, fastMRI's 640x320 for
     320x320) is cropped to the matrix in image space (:func:`semunet_monai.kspace.crop_readout`), as training on raw
     data crops it; with ``retrospective`` only, since undersampled k-space on another grid cannot hold the learned
-    mask. Other shapes are returned as they are (and refused by :func:`check_sampling`)."""
+    mask. Other shapes, and the planes of a ``kykz`` model (the read-out is not in them), are returned as they are
+    (and refused by :func:`check_sampling` when they do not fit)."""
     h, w = kspace.shape[-2:]
-    if not (retrospective and w == matrix[1] and h == 2 * matrix[0]):
+    if geometry == "kykz" or not (retrospective and w == matrix[1] and h == 2 * matrix[0]):
         return kspace, file_mask
     from .kspace import crop_readout
 
@@ -144,15 +167,18 @@ def infer_kspace(
     percentile sits a little off the full image's), and the reconstruction is multiplied back by it, so it is in
     the units of the k-space's own inverse FFT (centered, orthonormal). ``label_values`` as in
     :func:`semunet_monai.inference.pipeline.postprocessing`. ``retrospective`` as in :func:`check_sampling`.
+    ``network.geometry`` (a :class:`~semunet_monai.bundle.BundleNetwork`'s) ``"kykz"`` reads 3-D k-space files
+    (see :func:`read_kspace`).
     """
     model = network.model if hasattr(network, "model") else network
+    geometry = getattr(network, "geometry", "2d")
     learned = model.operator.mask.bool().cpu().numpy()
     device = model.operator.mask.device
     out_dir = Path(output_dir)
     written = []
     for item in items:
         path = Path(item["kspace"])
-        kspace, file_mask = fit_readout(*read_kspace(path), learned.shape, path, retrospective)
+        kspace, file_mask = fit_readout(*read_kspace(path, geometry), learned.shape, path, retrospective, geometry)
         check_sampling(kspace, file_mask, learned, path, retrospective=retrospective)
         k = model.operator.restrict(torch.from_numpy(kspace).to(device))
         zero_filled = model.acquired_zero_filled(k).abs()
@@ -173,15 +199,18 @@ def infer_kspace(
         seg_path = (
             Path(item["seg_file"]) if "seg_file" in item else out_dir / f"{item.get('stem', path.stem)}_seg.nii.gz"
         )
-        recon_vol = (torch.cat(recon)[:, 0].permute(1, 2, 0).numpy() * scale).astype(np.float32)
+        # slices (S, H, W) are written as (H, W, S); a 3-D scan's planes (x, ky, kz) are its volume (x, y, z)
+        order = (0, 1, 2) if geometry == "kykz" else (1, 2, 0)
+        recon_vol = (torch.cat(recon)[:, 0].permute(*order).numpy() * scale).astype(np.float32)
         _save(recon_vol, recon_path)
         written.append(recon_path)
         if seg[0] is not None and write_seg:
-            seg_vol = torch.cat(seg)[:, 0].permute(1, 2, 0).numpy()
+            seg_vol = torch.cat(seg)[:, 0].permute(*order).numpy()
             seg_vol = (np.asarray(label_values)[seg_vol] if label_values is not None else seg_vol).astype(np.uint8)
             _save(seg_vol, seg_path)
             written.append(seg_path)
-        logger.info("%s: %d slices reconstructed and segmented", path, kspace.shape[0])
+        what = "read-out positions' (ky, kz) planes" if geometry == "kykz" else "slices"
+        logger.info("%s: %d %s reconstructed and segmented", path, kspace.shape[0], what)
     return written
 
 

@@ -49,17 +49,19 @@ def inference_network(
     image_mode: str = "magnitude",
     outputs: str = "seg",
     precision: str = "fp32",
+    geometry: str = "2d",
 ) -> BundleNetwork:
     """A trained bundle's network before its weights: the SemuNet of ``recon``, ``seg`` (None: no SegNet) and
     ``operator`` (default single-coil) with a fixed mask of ``matrix`` ``(H, W)`` (all zeros until
     :func:`load_weights` loads ``model.pt``, whose ``model.operator.mask`` is the learned or fixed mask), behind
-    :class:`~semunet_monai.bundle.BundleNetwork` (``outputs``, ``precision`` as there)."""
+    :class:`~semunet_monai.bundle.BundleNetwork` (``outputs``, ``precision``, ``geometry`` as there: ``kykz``, the
+    mask is the (ky, kz) plane of a 3-D scan and ``matrix`` that plane)."""
     shape = tuple(int(m) for m in matrix)
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"network_def#matrix: expected two positive integers (H, W), got {matrix!r}.")
     mask = torch.zeros(shape, dtype=torch.bool)
     model = SemuNet(recon=recon, seg=seg, operator=operator, mask=mask, image_mode=image_mode)
-    return BundleNetwork(model.eval(), outputs, precision)
+    return BundleNetwork(model.eval(), outputs, precision, geometry=geometry)
 
 
 def module_node(module: nn.Module, coil_radius: float = 1.5) -> dict[str, Any]:
@@ -98,17 +100,24 @@ def module_node(module: nn.Module, coil_radius: float = 1.5) -> dict[str, Any]:
 
 def inference_override(model: SemuNet, config: ExperimentConfig, geometry: dict | None = None) -> dict[str, Any]:
     """The ids of inference.json that rebuild ``model`` (a trained SemuNet with its fixed mask) and repeat
-    ``config``'s preprocessing: ``network_def#...``, ``spacing`` (from ``geometry``, the training scans'
-    ``geometry.json``; None: unknown, scans are resized), ``n4`` and ``trained_label_values``."""
+    ``config``'s preprocessing: ``network_def#...`` (``#geometry``: the sampling geometry), ``spacing`` (from
+    ``geometry``, the training scans' ``geometry.json``: the in-plane spacing, or a ``kykz`` model's plane across the
+    read-out; None: unknown, scans are resized), ``n4`` and ``trained_label_values``."""
     if model.sampler is not None:
         raise ValueError("the model still has a SampNet: freeze its mask (stage 2) before writing the override.")
-    spacing = [float(s) for s in geometry["spacing"][:2]] if geometry else None
+    axes = [0, 1]
+    if config.sampling.geometry == "kykz":  # the (ky, kz) plane: the two axes other than the read-out
+        axes = [a for a in range(3) if a != config.sampling.readout_axis]
+    spacing = (
+        [float(geometry["spacing"][a]) for a in axes] if geometry and len(geometry["spacing"]) > max(axes) else None
+    )
     return {
         "network_def#matrix": list(model.mask_shape),
         "network_def#image_mode": model.image_mode,
         "network_def#operator": module_node(model.operator, config.physics.coil_radius),
         "network_def#recon": module_node(model.recon),
         "network_def#seg": module_node(model.seg) if model.seg is not None else None,
+        "network_def#geometry": config.sampling.geometry,
         "spacing": spacing,
         "n4": bool(config.data.n4),
         "trained_label_values": [int(v) for v in get_label_scheme(config.data.label_scheme).raw_values()],

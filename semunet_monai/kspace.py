@@ -10,7 +10,7 @@ import torch
 from monai.networks.blocks.fft_utils_t import fftn_centered_t, ifftn_centered_t
 from torch import Tensor, nn
 
-__all__ = ["fft2c", "ifft2c", "to_complex", "crop_readout", "UndersamplingOperator"]
+__all__ = ["fft2c", "ifft2c", "ifft1c", "to_complex", "crop_readout", "UndersamplingOperator"]
 
 
 def _upcast(x: Tensor) -> Tensor:
@@ -47,6 +47,16 @@ def ifft2c(kspace: Tensor) -> Tensor:
         raise ValueError(f"ifft2c: argument 'kspace' must be a complex tensor, got dtype {kspace.dtype}.")
     kspace = _upcast(kspace)
     return torch.view_as_complex(ifftn_centered_t(torch.view_as_real(kspace), spatial_dims=2, is_complex=True))
+
+
+def ifft1c(kspace: Tensor, dim: int) -> Tensor:
+    """Centered orthonormal inverse 1-D FFT along ``dim``. Along the read-out of a 3-D Cartesian scan it takes
+    k-space ``(kx, ky, kz)`` to the hybrid data ``(x, ky, kz)``, whose (ky, kz) planes :func:`ifft2c` inverts."""
+    if not torch.is_complex(kspace):
+        raise ValueError(f"ifft1c: argument 'kspace' must be a complex tensor, got dtype {kspace.dtype}.")
+    moved = _upcast(kspace).movedim(dim, -1).contiguous()
+    image = torch.view_as_complex(ifftn_centered_t(torch.view_as_real(moved), spatial_dims=1, is_complex=True))
+    return image.movedim(-1, dim)
 
 
 def crop_readout(kspace: Tensor, rows: int) -> Tensor:

@@ -34,13 +34,15 @@ def prepare_inputs(
     pattern: str | None = None,
     overwrite: bool = False,
     retrospective: bool = False,
+    geometry: str = "2d",
 ) -> tuple[list[dict], list[dict], Selection]:
     """Select the scans, check every one of them, and return ``(image_items, kspace_items, selection)``.
 
     Image items are ``{"image", "recon_file", "seg_file"}``; k-space items ``{"kspace", "recon_file", "seg_file"}``,
     whose matrix and sampling are checked against ``mask`` (the model's boolean ``(H, W)`` mask) here, before
     anything is written (``retrospective``: fully sampled k-space is accepted, see
-    :func:`~semunet_monai.bundle_kspace.check_sampling`). Each skipped file is logged in one line.
+    :func:`~semunet_monai.bundle_kspace.check_sampling`). Each skipped file is logged in one line. A model of
+    ``geometry`` ``"kykz"`` (a (ky, kz) mask) takes 3-D k-space files only: an image scan is refused by name.
     """
     import numpy as np
 
@@ -56,7 +58,15 @@ def prepare_inputs(
     for scan in selection.scans:
         item = {RECON_FILE: str(scan.outputs["recon"]), SEG_FILE: str(scan.outputs["seg"])}
         if scan.kind == "kspace":
-            kspace, file_mask = fit_readout(*read_kspace(scan.path), tuple(matrix), scan.path, retrospective)
+            kspace, file_mask = fit_readout(
+                *read_kspace(scan.path, geometry), tuple(matrix), scan.path, retrospective, geometry
+            )
+            if kspace.shape[-2:] != tuple(matrix) and geometry == "kykz":
+                raise ValueError(
+                    f"{scan.path}: its (ky, kz) plane is {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
+                    f"{matrix[0]}x{matrix[1]}; acquire the 3-D scan with the exported sequence (export-seq), k-space "
+                    "(kx, ky, kz) or (coils, kx, ky, kz) with the read-out first."
+                )
             if kspace.shape[-2:] != tuple(matrix):
                 raise ValueError(
                     f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
@@ -65,6 +75,11 @@ def prepare_inputs(
                 )
             check_sampling(kspace, file_mask, learned, scan.path, retrospective=retrospective)
             kspaces.append({"kspace": str(scan.path), **item})
+        elif geometry == "kykz":
+            raise ValueError(
+                f"{scan.path}: the model learned a (ky, kz) mask of a 3-D scan (sampling.geometry 'kykz'); it infers "
+                "on 3-D k-space files ((kx, ky, kz) or (coils, kx, ky, kz), .h5 or .npy), not on image scans."
+            )
         else:
             check_scan(scan.path)
             images.append({"image": str(scan.path), **item})
@@ -117,6 +132,7 @@ def infer(
         pattern=pattern,
         overwrite=overwrite,
         retrospective=retrospective,
+        geometry=trained.config.sampling.geometry,
     )
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     scheme = get_label_scheme(trained.config.data.label_scheme)
@@ -125,7 +141,7 @@ def infer(
     if not has_seg:  # a reconstruction-only model (LOUPE): no segmentation is written
         for item in images + kspaces:
             item.pop(SEG_FILE)
-    network = BundleNetwork(trained.model, outputs="stacked", precision=precision)
+    network = BundleNetwork(trained.model, "stacked", precision, geometry=trained.config.sampling.geometry)
     summary = {"model": str(trained.source), "fit": fit, "inputs": [], "outputs": [], "skipped": len(selection.skipped)}
     seconds = 0.0
     if images:
@@ -206,7 +222,7 @@ def bundle_inputs(
 
     def run() -> dict[str, list[dict]]:
         from ..engines.checkpoint import load_checkpoint
-        from .model import check_inferable, saved_experiment
+        from .model import saved_experiment
 
         given = [x for x in (input_dir, input_list) if x]
         if datalist is not None:
@@ -230,7 +246,6 @@ def bundle_inputs(
         if not cfg_path.is_file() or not (home / "model.pt").is_file():
             raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
         config = saved_experiment(home)
-        check_inferable(config, home)
         mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
         images, kspaces, _ = prepare_inputs(
             given,
@@ -240,6 +255,7 @@ def bundle_inputs(
             pattern=pattern,
             overwrite=overwrite,
             retrospective=retrospective,
+            geometry=config.sampling.geometry,
         )
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         return {"image": images, "kspace": kspaces}

@@ -27,7 +27,6 @@ __all__ = [
     "training_geometry",
     "write_geometry",
     "read_geometry",
-    "check_inferable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,16 +109,6 @@ def saved_experiment(models_dir: str | Path) -> ExperimentConfig:
     return config_from_dict(raw, source=str(path))
 
 
-def check_inferable(config: ExperimentConfig, source: str | Path) -> None:
-    """Refuse a model that scan inference cannot serve: a ``kykz`` model works on (ky, kz) planes across the
-    read-out axis, and inference brings scans in as axial slices."""
-    if config.sampling.geometry == "kykz":
-        raise ValueError(
-            f"{source}: a model trained with sampling.geometry 'kykz' (a (ky, kz) mask of a 3-D acquisition) cannot "
-            "infer on scans or 2-D k-space yet; evaluate it on a dataset with 'semunet-monai evaluate'."
-        )
-
-
 def _bundle_models_dir(path: Path) -> Path | None:
     for candidate in (path, path / "models"):
         if (candidate / "experiment.json").is_file() and (candidate / "model.pt").is_file():
@@ -157,10 +146,9 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
             kind = "bundle"
     except CheckpointError as err:
         raise ValueError(str(err)) from None
-    check_inferable(config, home)
     geometry = read_geometry(home)
     spacing = tuple(geometry["spacing"][:2]) if geometry else None
-    if geometry is None:
+    if geometry is None and config.sampling.geometry != "kykz":  # a kykz model takes k-space only: nothing resized
         logger.warning(
             "%s: no %s (a model trained before it was written): scans are resized to the trained matrix %s, "
             "which changes their pixel size; retrain to resample them to the training spacing instead.",
