@@ -70,14 +70,20 @@ def test_volumes_that_give_different_planes_are_refused():
     assert len(SliceDataset(_volumes([8, 9]), axis=2)) == 8 + 9  # axial slices need no common depth
 
 
-def test_the_learned_kykz_mask_keeps_the_exact_budget_and_its_centre():
+@pytest.mark.parametrize("plane", [(48, 10), (240, 48)])  # a thin slab's plane; MRBrainS13's 240x240x48 read out
+def test_the_learned_kykz_mask_keeps_the_exact_budget_and_its_centre(plane):
     config = load_config("tiny", overrides={"sampling": {"geometry": "kykz", "acs": 1.0, "rate": 0.1}})
-    model = build_model(config, 8, (48, 10))
-    assert tuple(model.sampler.param_shape) == (48, 10)  # one probability per (ky, kz) pair, not per line
+    model = build_model(config, 8, plane)
+    assert tuple(model.sampler.param_shape) == plane  # one probability per (ky, kz) pair, not per line
+    image = torch.rand(2, 1, *plane)
+    out = model(image)  # stage 1: the relaxed mask, and the networks on the plane
+    assert out.recon.shape == image.shape and out.seg.shape == (2, 8, *plane)
+    out.recon.abs().mean().backward()
+    assert bool(model.sampler.logits.grad.abs().sum() > 0)
     model.freeze_mask()
     mask = model.operator.mask.bool()
-    assert int(mask.sum()) == budget(0.1, 48 * 10)
-    assert mask[centre_disc((48, 10), 1.0)].all()
+    assert int(mask.sum()) == budget(0.1, plane[0] * plane[1])  # 1152 of 11520 on the 240x48 plane
+    assert mask[centre_disc(plane, 1.0)].all()
 
 
 def test_poisson_disc_on_a_kykz_plane_and_line_masks_refused():
