@@ -36,6 +36,7 @@ class Table:
     first_column: str
     extra: Callable | None = None
     extra_columns: dict[str, str] = field(default_factory=dict)
+    options: dict[str, dict] = field(default_factory=dict)  # --name -> argparse keywords; values join the budget
 
 
 def main(table: Table, description: str, argv: list[str] | None = None) -> int:
@@ -53,12 +54,15 @@ def main(table: Table, description: str, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--merge", nargs="+", metavar="DIR", help="add these folders' results.json to --out's, then exit"
     )
+    for name, kwargs in table.options.items():
+        parser.add_argument(f"--{name}", **kwargs)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from semunet_monai.engines.workflow import train
 
     out = Path(args.out)
     budget = {"epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "batch_size": args.batch_size}
+    budget.update({name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in table.options})
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
     if args.merge:
         for folder in args.merge:
