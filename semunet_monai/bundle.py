@@ -404,8 +404,9 @@ class BundleNetwork(nn.Module):
             when no compiler is found or compilation fails). It pays off over many volumes: 47 s to compile on 2
             CPU cores with a cold cache, then 1.6x faster per volume (benchmarks/speed.py).
         geometry: the ``sampling.geometry`` the model was trained with. A ``kykz`` model's mask is the (ky, kz)
-            plane of a 3-D scan: it reconstructs 3-D k-space files (:func:`semunet_monai.bundle_kspace.infer_kspace`)
-            and refuses image slices, whose (H, W) k-space is not the plane it learned.
+            plane of a 3-D scan: its inputs are the planes across the read-out (inference's preprocessing cuts a
+            scan into them, ``readout_axis``), and k-space files are read as 3-D k-space
+            (:func:`semunet_monai.bundle_kspace.infer_kspace`).
     """
 
     def __init__(
@@ -430,11 +431,6 @@ class BundleNetwork(nn.Module):
         self.run_model = CompiledForward(model, compile, "compile")
 
     def forward(self, image: Tensor) -> Tensor | dict[str, Tensor]:
-        if self.geometry == "kykz":
-            raise ValueError(
-                "this bundle's model learned a (ky, kz) mask of a 3-D scan (sampling.geometry 'kykz'): it infers on "
-                "3-D k-space files ((kx, ky, kz) or (coils, kx, ky, kz), .h5 or .npy), not on image slices."
-            )
         if self.precision == "fp32":
             out = self.run_model(image)  # no autocast context at all: TorchScript tracing sees plain ops
         else:

@@ -102,15 +102,15 @@ def inference_override(model: SemuNet, config: ExperimentConfig, geometry: dict 
     """The ids of inference.json that rebuild ``model`` (a trained SemuNet with its fixed mask) and repeat
     ``config``'s preprocessing: ``network_def#...`` (``#geometry``: the sampling geometry), ``spacing`` (from
     ``geometry``, the training scans' ``geometry.json``: the in-plane spacing, or a ``kykz`` model's plane across the
-    read-out; None: unknown, scans are resized), ``n4`` and ``trained_label_values``."""
+    read-out; None: unknown, scans are resized), ``readout_axis`` (a ``kykz`` model's, else None: the planes scans are
+    cut into), ``n4`` and ``trained_label_values``."""
     if model.sampler is not None:
         raise ValueError("the model still has a SampNet: freeze its mask (stage 2) before writing the override.")
-    axes = [0, 1]
-    if config.sampling.geometry == "kykz":  # the (ky, kz) plane: the two axes other than the read-out
-        axes = [a for a in range(3) if a != config.sampling.readout_axis]
-    spacing = (
-        [float(geometry["spacing"][a]) for a in axes] if geometry and len(geometry["spacing"]) > max(axes) else None
-    )
+    from .inference.model import plane_spacing
+
+    spacing = plane_spacing(geometry["spacing"], config) if geometry else None
+    kykz = config.sampling.geometry == "kykz"
+
     return {
         "network_def#matrix": list(model.mask_shape),
         "network_def#image_mode": model.image_mode,
@@ -118,6 +118,7 @@ def inference_override(model: SemuNet, config: ExperimentConfig, geometry: dict 
         "network_def#recon": module_node(model.recon),
         "network_def#seg": module_node(model.seg) if model.seg is not None else None,
         "network_def#geometry": config.sampling.geometry,
+        "readout_axis": int(config.sampling.readout_axis) if kykz else None,
         "spacing": spacing,
         "n4": bool(config.data.n4),
         "trained_label_values": [int(v) for v in get_label_scheme(config.data.label_scheme).raw_values()],

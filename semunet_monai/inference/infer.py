@@ -42,7 +42,8 @@ def prepare_inputs(
     whose matrix and sampling are checked against ``mask`` (the model's boolean ``(H, W)`` mask) here, before
     anything is written (``retrospective``: fully sampled k-space is accepted, see
     :func:`~semunet_monai.bundle_kspace.check_sampling`). Each skipped file is logged in one line. A model of
-    ``geometry`` ``"kykz"`` (a (ky, kz) mask) takes 3-D k-space files only: an image scan is refused by name.
+    ``geometry`` ``"kykz"`` (a (ky, kz) mask) reads k-space files as 3-D k-space (see
+    :func:`~semunet_monai.bundle_kspace.read_kspace`).
     """
     import numpy as np
 
@@ -75,11 +76,6 @@ def prepare_inputs(
                 )
             check_sampling(kspace, file_mask, learned, scan.path, retrospective=retrospective)
             kspaces.append({"kspace": str(scan.path), **item})
-        elif geometry == "kykz":
-            raise ValueError(
-                f"{scan.path}: the model learned a (ky, kz) mask of a 3-D scan (sampling.geometry 'kykz'); it infers "
-                "on 3-D k-space files ((kx, ky, kz) or (coils, kx, ky, kz), .h5 or .npy), not on image scans."
-            )
         else:
             check_scan(scan.path)
             images.append({"image": str(scan.path), **item})
@@ -157,6 +153,7 @@ def infer(
                 progress=progress,
                 label_values=scheme.raw_values() if dataset_labels else None,
                 n4=trained.config.data.n4,
+                readout_axis=trained.readout_axis,
             )
         seconds += timing["seconds"]
     if kspaces:

@@ -27,6 +27,7 @@ __all__ = [
     "training_geometry",
     "write_geometry",
     "read_geometry",
+    "plane_spacing",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ class Trained:
     @property
     def modality(self) -> str:
         return self.config.data.modality
+
+    @property
+    def readout_axis(self) -> int | None:
+        """The read-out axis of a ``sampling.geometry: kykz`` model (its slices are the planes across it)."""
+        s = self.config.sampling
+        return int(s.readout_axis) if s.geometry == "kykz" else None
 
 
 def training_geometry(image_path: str | Path, matrix: tuple[int, int], modality: str) -> dict:
@@ -109,6 +116,16 @@ def saved_experiment(models_dir: str | Path) -> ExperimentConfig:
     return config_from_dict(raw, source=str(path))
 
 
+def plane_spacing(spacing, config: ExperimentConfig) -> list[float] | None:
+    """The spacing (mm) of the networks' planes from the training volume's ``spacing`` (3 axes, RAS): the first
+    two axes, or the two axes other than the read-out for a ``sampling.geometry: kykz`` model. None when
+    ``spacing`` lacks an axis that is needed."""
+    axes = [0, 1]
+    if config.sampling.geometry == "kykz":
+        axes = [a for a in range(3) if a != config.sampling.readout_axis]
+    return [float(spacing[a]) for a in axes] if len(spacing) > max(axes) else None
+
+
 def _bundle_models_dir(path: Path) -> Path | None:
     for candidate in (path, path / "models"):
         if (candidate / "experiment.json").is_file() and (candidate / "model.pt").is_file():
@@ -147,8 +164,8 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     except CheckpointError as err:
         raise ValueError(str(err)) from None
     geometry = read_geometry(home)
-    spacing = tuple(geometry["spacing"][:2]) if geometry else None
-    if geometry is None and config.sampling.geometry != "kykz":  # a kykz model takes k-space only: nothing resized
+    spacing = tuple(plane_spacing(geometry["spacing"], config)) if geometry else None
+    if geometry is None:
         logger.warning(
             "%s: no %s (a model trained before it was written): scans are resized to the trained matrix %s, "
             "which changes their pixel size; retrain to resample them to the training spacing instead.",

@@ -54,6 +54,9 @@ __all__ = ["FITS", "RECON_FILE", "SEG_FILE", "preprocessing", "postprocessing", 
 logger = logging.getLogger(__name__)
 
 FITS = ("resample", "resize")
+# the orientation that puts a kykz model's read-out axis (of the RAS volume) last: its slices are then the (ky, kz)
+# planes training took from the RAS volume, in the same axis order and direction, with the affine kept right
+_AXCODES = {None: "RAS", 2: "RAS", 1: "RSA", 0: "ASR"}
 RECON_FILE, SEG_FILE = "recon_file", "seg_file"
 
 
@@ -63,6 +66,7 @@ def preprocessing(
     fit: str = "resample",
     upper_percentile: float = 99.5,
     n4: bool = False,
+    readout_axis: int | None = None,
 ) -> Compose:
     """Scan file -> ``image`` ``(1, H, W, D)`` float32 in [0, 1] at the trained matrix ``(H, W)``.
 
@@ -73,16 +77,22 @@ def preprocessing(
         upper_percentile: the percentile that maps to 1 (training's ``ScaleIntensityRangePercentilesd`` upper).
         n4: N4 bias-field correction before the scaling, as a model trained with ``data.n4`` saw its scans (not
             inverted: the reconstruction is then in the scan's units after bias correction).
+        readout_axis: a ``sampling.geometry: kykz`` model's read-out axis (0, 1 or 2 of the RAS volume): the
+            volume is oriented with that axis last (``ASR`` for 0, ``RSA`` for 1), so that the (ky, kz) planes across
+            it are the slices (``matrix`` and ``spacing`` are then the plane's): the 3-D acquisition simulated plane
+            by plane; inverted afterwards.
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
+    if readout_axis not in _AXCODES:
+        raise ValueError(f"readout_axis must be 0, 1, 2 or None, got {readout_axis!r}.")
     if fit == "resample" and spacing is None:
         raise ValueError("fit 'resample' needs the training spacing (the model has no geometry.json); use 'resize'.")
     size = [int(m) for m in matrix]
     steps = [
         LoadImaged(Keys.IMAGE, reader=SimpleITKReader(), image_only=True),
         EnsureChannelFirstd(Keys.IMAGE, channel_dim="no_channel"),
-        Orientationd(Keys.IMAGE, axcodes="RAS", labels=None),
+        Orientationd(Keys.IMAGE, axcodes=_AXCODES[readout_axis], labels=None),
     ]
     if n4:
         from ..transforms.intensity import N4BiasFieldCorrectiond
@@ -187,14 +197,16 @@ def run_inference(
     progress: bool = True,
     label_values: Sequence[int] | None = None,
     n4: bool = False,
+    readout_axis: int | None = None,
 ) -> dict:
     """Run ``network`` (a :class:`~semunet_monai.bundle.BundleNetwork` with ``outputs="stacked"``) over ``items``
-    (``{"image", "recon_file", "seg_file"}``) with MONAI's SupervisedEvaluator; returns a summary."""
+    (``{"image", "recon_file", "seg_file"}``) with MONAI's SupervisedEvaluator; returns a summary. ``readout_axis``
+    as in :func:`preprocessing`."""
     from monai.data import DataLoader, Dataset
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    pre = preprocessing(matrix, spacing, fit, n4=n4)
+    pre = preprocessing(matrix, spacing, fit, n4=n4, readout_axis=readout_axis)
     device = torch.device(device)
     loader = DataLoader(Dataset(items, pre), batch_size=1, shuffle=False, num_workers=0)
     evaluator = SupervisedEvaluator(

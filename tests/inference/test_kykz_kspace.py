@@ -1,5 +1,6 @@
-"""Inference of a (ky, kz) model on the 3-D k-space its sequence acquires (#14 item 4): ``(kx, ky, kz)`` or
-``(coils, kx, ky, kz)``, read out along kx, through ``semunet-monai infer`` and the bundle's inference.json."""
+"""Inference of a (ky, kz) model (#14 item 4): on the 3-D k-space its sequence acquires (``(kx, ky, kz)`` or
+``(coils, kx, ky, kz)``, read out along kx) and on image volumes cut into the planes across the read-out, through
+``semunet-monai infer`` and the bundle's inference.json."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from semunet_monai.bundle_network import inference_override, write_inference_ove
 from semunet_monai.config import load_config
 from semunet_monai.data.labels import get_label_scheme
 from semunet_monai.engines.builders import build_model
-from semunet_monai.inference import infer
+from semunet_monai.inference import infer, write_geometry
 from semunet_monai.kspace import fft2c
 from semunet_monai.physics import birdcage_maps
 
@@ -46,8 +47,8 @@ def _coil_kspace(volume: np.ndarray, coils: int = 4) -> np.ndarray:
     return _fft3c(maps[:, None] * volume[None]).astype(np.complex64)
 
 
-def _run(folder, method: str):
-    overrides = {"train": {"method": method}, "sampling": {"geometry": "kykz", "readout_axis": 0}}
+def _run(folder, method: str, readout_axis: int = 0, spacing=None):
+    overrides = {"train": {"method": method}, "sampling": {"geometry": "kykz", "readout_axis": readout_axis}}
     config = load_config("tiny", overrides=overrides)
     torch.manual_seed(0)
     model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, PLANE)
@@ -56,6 +57,10 @@ def _run(folder, method: str):
     folder.mkdir(parents=True)
     torch.save(model.state_dict(), folder / "model.pt")
     (folder / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    if spacing is not None:
+        write_geometry(
+            {"spacing": list(spacing), "matrix": list(PLANE), "modality": "T1", "orientation": "RAS"}, folder
+        )
     return model, config
 
 
@@ -92,7 +97,7 @@ def test_fully_sampled_3d_multicoil_hdf5_gives_back_the_volume(tmp_path):
     assert seg.shape == volume.shape
 
 
-def test_the_learned_plane_mask_is_checked_and_images_are_refused(tmp_path):
+def test_the_learned_plane_mask_is_checked(tmp_path):
     model, _ = _run(tmp_path / "run", "semunet")
     mask = model.operator.mask.bool().numpy()
     assert mask.shape == PLANE and 0 < mask.sum() < mask.size
@@ -113,39 +118,71 @@ def test_the_learned_plane_mask_is_checked_and_images_are_refused(tmp_path):
     np.save(tmp_path / "acq" / "wide.npy", np.zeros((2, NX, PLANE[0], PLANE[1] + 2), np.complex64))
     with pytest.raises(ValueError, match=r"wide.npy: its \(ky, kz\) plane is 32x14, the model's mask is 32x12"):
         infer(tmp_path / "run", [tmp_path / "acq" / "wide.npy"], tmp_path / "o2", progress=False)
-    nib.save(nib.Nifti1Image(_volume(), np.eye(4)), str(tmp_path / "T1.nii.gz"))
-    with pytest.raises(ValueError, match=r"T1.nii.gz: the model learned a \(ky, kz\) mask .* not on image scans"):
-        infer(tmp_path / "run", [tmp_path / "T1.nii.gz"], tmp_path / "o3", progress=False)
-    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+    assert not (tmp_path / "o2").exists()
 
 
-def test_the_bundle_infers_3d_kspace_through_the_override_and_refuses_image_slices(tmp_path):
-    """inference.json layered with the override of a kykz model: its network carries the geometry, reads the 3-D
-    file in ``run`` and gives what ``semunet-monai infer`` gives; image slices (MONAI Label's path) are refused."""
-    model, config = _run(tmp_path / "run", "semunet")
+@pytest.mark.parametrize("readout_axis", [0, 2])
+def test_an_image_volume_is_cut_into_the_planes_across_the_readout(tmp_path, readout_axis):
+    """The identity (fully sampled) kykz model gives the scan back on its own grid, whichever axis is read out:
+    the volume is transposed so that the planes across the read-out are the slices, and back."""
+    spacing = (3.0, 1.0, 2.0) if readout_axis == 0 else (1.0, 2.0, 3.0)
+    _run(tmp_path / "run", "fullysampled", readout_axis, spacing)
+    volume = np.moveaxis(_volume(), 0, readout_axis)  # the read-out positions along readout_axis
+    affine = np.diag([*spacing, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "T1.nii.gz"))
+    summary = infer(tmp_path / "run", [tmp_path / "T1.nii.gz"], tmp_path / "out", progress=False)
+    assert summary["fit"] == "resample"
+    out = nib.load(str(tmp_path / "out" / "T1_recon.nii.gz"))
+    recon = np.asarray(out.dataobj)
+    top = np.percentile(volume, 99.5)
+    assert recon.shape == volume.shape and np.allclose(out.affine, affine)
+    np.testing.assert_allclose(recon, np.minimum(volume, top), rtol=1e-4, atol=1e-3 * top)
+
+
+def test_an_image_volume_is_undersampled_plane_by_plane_with_the_learned_mask(tmp_path):
+    """A SemuNet kykz model on a scan gives what the model gives on the scaled volume's planes across the
+    read-out, mapped back to the scan's units."""
+    model, _ = _run(tmp_path / "run", "semunet", 0, (3.0, 1.0, 2.0))
+    volume = _volume()
+    nib.save(nib.Nifti1Image(volume, np.diag([3.0, 1.0, 2.0, 1.0])), str(tmp_path / "T1.nii.gz"))
+    infer(tmp_path / "run", [tmp_path / "T1.nii.gz"], tmp_path / "out", progress=False, precision="fp32")
+    recon = np.asarray(nib.load(str(tmp_path / "out" / "T1_recon.nii.gz")).dataobj)
+    low, high = float(volume.min()), float(np.percentile(volume, 99.5))  # training's scaling, as inference does
+    scaled = torch.from_numpy(np.clip((volume - low) / (high - low), 0, 1))
+    with torch.no_grad():
+        planes = model.eval()(scaled[:, None])  # (x, 1, y, z): one plane per read-out position, the mask on each
+    expected = model.magnitude(planes.recon)[:, 0].numpy() * (high - low) + low
+    np.testing.assert_allclose(recon, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_the_bundle_infers_3d_kspace_and_volumes_through_the_override(tmp_path):
+    """inference.json layered with the override of a kykz model: its network carries the geometry and its
+    preprocessing the read-out axis (MONAI Label's path for scans); it gives what ``semunet-monai infer`` gives for
+    a 3-D k-space file and for a scan."""
+    model, config = _run(tmp_path / "run", "semunet", 0, (3.0, 1.0, 2.0))
     models = tmp_path / "bundle" / "models"
     models.mkdir(parents=True)
     torch.save({f"model.{k}": v for k, v in model.state_dict().items()}, models / "model.pt")
     (models / "experiment.json").write_text(json.dumps(config.to_dict()))
     override = inference_override(model, config, {"spacing": [3.0, 1.0, 2.0]})
     assert override["network_def#geometry"] == "kykz" and override["spacing"] == [1.0, 2.0]  # the plane's axes
+    assert override["readout_axis"] == 0
     write_inference_override(models, override)
     mask = model.operator.mask.bool().numpy()
     (tmp_path / "in").mkdir()
     np.save(tmp_path / "in" / "acq.npy", (_coil_kspace(_volume()) * mask).astype(np.complex64))
+    nib.save(nib.Nifti1Image(_volume(), np.diag([3.0, 1.0, 2.0, 1.0])), str(tmp_path / "in" / "T1.nii.gz"))
 
     parser = ConfigParser()
     parser.read_config(str(INFERENCE))
     for key, value in json.loads((models / "inference_override.json").read_text()).items():
         parser[key] = value
-    parser["models_dir"], parser["device"] = str(models), "$torch.device('cpu')"
+    parser["models_dir"], parser["device"], parser["precision"] = str(models), "$torch.device('cpu')", "fp32"
     parser["input_dir"], parser["output_dir"] = str(tmp_path / "in"), str(tmp_path / "out")
     parser.get_parsed_content("initialize")
     parser.get_parsed_content("run")
-    infer(tmp_path / "run", [tmp_path / "in" / "acq.npy"], tmp_path / "cli", progress=False)
-    for kind in ("recon", "seg"):
-        a = np.asarray(nib.load(tmp_path / "out" / f"acq_{kind}.nii.gz").dataobj)
-        b = np.asarray(nib.load(tmp_path / "cli" / f"acq_{kind}.nii.gz").dataobj)
-        assert a.shape == (NX, *PLANE) and np.allclose(a, b, atol=1e-5 * max(1.0, np.abs(a).max()))
-    with pytest.raises(ValueError, match=r"sampling.geometry 'kykz'.*not on image slices"):
-        parser.get_parsed_content("network")(torch.rand(1, 1, *PLANE))
+    infer(tmp_path / "run", [tmp_path / "in"], tmp_path / "cli", progress=False, precision="fp32")
+    for name in ("acq_recon", "acq_seg", "T1_recon", "T1_seg"):
+        a = np.asarray(nib.load(tmp_path / "out" / f"{name}.nii.gz").dataobj)
+        b = np.asarray(nib.load(tmp_path / "cli" / f"{name}.nii.gz").dataobj)
+        assert a.shape == (NX, *PLANE) and np.allclose(a, b, atol=1e-4 * max(1.0, np.abs(a).max())), name
