@@ -320,7 +320,8 @@ def _add_infer(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run a trained model (a 'semunet-monai train' run folder or a bundle) on scans: files, folders (searched "
             "recursively; only scans of the trained contrast are taken, and every skipped file is listed), DICOM "
-            "series folders, k-space files (.h5/.npy, sampled with the model's mask) or list files (.txt, one path "
+            "series folders, k-space files (.h5/.npy, sampled with the model's mask: (slices, [coils,] H, W), or "
+            "(kx, ky, kz) / (coils, kx, ky, kz) for a model of sampling.geometry kykz) or list files (.txt, one path "
             "per line). Writes <scan>_recon.nii.gz (in the scan's intensity units) and <scan>_seg.nii.gz on the "
             "scan's grid, in --out (sub-folders as in the input folder). Nothing is written over an input."
         ),
