@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import CacheDataset, Dataset, PersistentDataset
+from monai.data.utils import pickle_hashing
 from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
@@ -201,7 +202,10 @@ def make_slice_dataset(
     elif cache == "disk":
         if cache_dir is None:
             raise ValueError("argument 'cache_dir' is required with cache='disk'.")
-        volumes = PersistentDataset(items, transform, cache_dir=Path(cache_dir))
+        # plain str keys: torch.load(weights_only=True) refuses the Keys enum, and MONAI then reported every cached
+        # file as corrupt and recomputed it; the transform hash keeps volumes of other settings apart
+        items = [{str(k): v for k, v in item.items()} for item in items]
+        volumes = PersistentDataset(items, transform, cache_dir=Path(cache_dir), hash_transform=pickle_hashing)
     elif cache == "none":
         volumes = Dataset(items, transform)
     else:

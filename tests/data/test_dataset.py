@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -58,6 +59,19 @@ def test_disk_cache(mrbrains13_root, tmp_path):
         discover(mrbrains13_root), volume_transforms(spatial_size=32), cache="disk", cache_dir=tmp_path / "c"
     )
     assert len(ds) == 18 and any((tmp_path / "c").iterdir())
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "c").iterdir()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MONAI warns "Corrupt cache file" when it cannot load what it cached
+        again = make_slice_dataset(
+            discover(mrbrains13_root), volume_transforms(spatial_size=32), cache="disk", cache_dir=tmp_path / "c"
+        )
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "c").iterdir()} == files  # read back, not rewritten
+    assert torch.equal(again[7]["image"], ds[7]["image"])
+    # the same cache folder with other settings: the cached volumes of the first pipeline are not reused
+    other = make_slice_dataset(
+        discover(mrbrains13_root), volume_transforms(spatial_size=24), cache="disk", cache_dir=tmp_path / "c"
+    )
+    assert ds[0]["image"].shape[-2:] == (32, 32) and other[0]["image"].shape[-2:] == (24, 24)
     with pytest.raises(ValueError, match="'cache_dir'"):
         make_slice_dataset(discover(mrbrains13_root), cache="disk")
 
