@@ -177,22 +177,45 @@ class TrainingNetwork(nn.Module):
         return self.model(image).seg
 
 
-def training_network(experiment: ExperimentConfig, recon=None, seg=None, varnet=None) -> TrainingNetwork:
+def call_node(node, node_id: str):
+    """A config node given in callable mode (a partial), called; a module given as such is returned as it is. A
+    bad setting (``ValueError``, or ``TypeError`` for an unknown keyword) is re-raised as a ``ValueError`` that
+    names the node's id (``network_def#recon: ...``), which :func:`~semunet_monai.inference.one_line_errors`
+    turns into one line: MONAI would wrap it in a traceback of its config machinery."""
+    if node is None or isinstance(node, nn.Module) or not callable(node):
+        return node
+    try:
+        return node()
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{node_id}: {err}") from err
+
+
+def training_network(
+    experiment: ExperimentConfig, recon=None, seg=None, varnet=None, debug: bool = False
+) -> TrainingNetwork:
     """``network_def`` of train.json: the method's SemuNet at the experiment's spatial size, composed of ``recon``
     (or ``varnet`` when ``model.recon`` is ``varnet``) and ``seg`` (train.json's nested ``network_def#recon``,
     ``network_def#varnet`` and ``network_def#seg`` nodes, in callable mode; None builds them from the experiment).
 
     The nodes are called here, under the experiment's seed (``train.seed``, the global RNG state is restored), in
     the order the command line builds them, so the bundle's initial weights are reproducible and equal to
-    ``semunet-monai train``'s."""
-    size = (experiment.data.spatial_size,) * 2
-    num_classes = get_label_scheme(experiment.data.label_scheme).num_classes
-    recon = varnet if experiment.model.recon == "varnet" else recon
-    with torch.random.fork_rng():
-        torch.manual_seed(experiment.train.seed)
-        seg = seg() if callable(seg) and not isinstance(seg, nn.Module) else seg  # build_model's order: seg first
-        recon = recon() if callable(recon) and not isinstance(recon, nn.Module) else recon
-        return TrainingNetwork(build_model(experiment, num_classes, size, recon=recon, seg=seg))
+    ``semunet-monai train``'s. A bad node setting ends the run in one ERROR line naming its id, unless ``debug``."""
+    from .inference.infer import one_line_errors
+
+    def build() -> TrainingNetwork:
+        size = (experiment.data.spatial_size,) * 2
+        num_classes = get_label_scheme(experiment.data.label_scheme).num_classes
+        varnet_used = experiment.model.recon == "varnet"
+        with torch.random.fork_rng():
+            torch.manual_seed(experiment.train.seed)
+            seg_ = call_node(seg, "network_def#seg")  # build_model's order: seg first
+            recon_ = call_node(varnet if varnet_used else recon, f"network_def#{'varnet' if varnet_used else 'recon'}")
+            try:
+                return TrainingNetwork(build_model(experiment, num_classes, size, recon=recon_, seg=seg_))
+            except ValueError as err:
+                raise ValueError(f"network_def: {err}") from err
+
+    return one_line_errors(build, debug)
 
 
 def record_network(config: ExperimentConfig, model: SemuNet, optimizer=None) -> ExperimentConfig:

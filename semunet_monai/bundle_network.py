@@ -38,6 +38,7 @@ __all__ += ["load_weights", "layer_inference_override"]
 logger = logging.getLogger(__name__)
 
 OVERRIDE_NAME = "inference_override.json"
+CALLABLE = {"_mode_": "callable"}  # nodes inference_network calls itself, so that a bad setting is named in one line
 LAYERED = f"--config_file \"['configs/inference.json','models/{OVERRIDE_NAME}']\""
 
 
@@ -50,18 +51,32 @@ def inference_network(
     outputs: str = "seg",
     precision: str = "fp32",
     geometry: str = "2d",
+    debug: bool = False,
 ) -> BundleNetwork:
     """A trained bundle's network before its weights: the SemuNet of ``recon``, ``seg`` (None: no SegNet) and
     ``operator`` (default single-coil) with a fixed mask of ``matrix`` ``(H, W)`` (all zeros until
     :func:`load_weights` loads ``model.pt``, whose ``model.operator.mask`` is the learned or fixed mask), behind
     :class:`~semunet_monai.bundle.BundleNetwork` (``outputs``, ``precision``, ``geometry`` as there: ``kykz``, the
-    mask is the (ky, kz) plane of a 3-D scan and ``matrix`` that plane)."""
-    shape = tuple(int(m) for m in matrix)
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"network_def#matrix: expected two positive integers (H, W), got {matrix!r}.")
-    mask = torch.zeros(shape, dtype=torch.bool)
-    model = SemuNet(recon=recon, seg=seg, operator=operator, mask=mask, image_mode=image_mode)
-    return BundleNetwork(model.eval(), outputs, precision, geometry=geometry)
+    mask is the (ky, kz) plane of a 3-D scan and ``matrix`` that plane). ``recon``, ``seg`` and ``operator`` may be
+    config nodes in callable mode (``"_mode_": "callable"``, as inference.json and the override give them): a bad
+    setting then ends the run in one ERROR line naming its id (unless ``debug``)."""
+    from .bundle import call_node
+    from .inference.infer import one_line_errors
+
+    def build() -> BundleNetwork:
+        shape = tuple(int(m) for m in matrix)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"network_def#matrix: expected two positive integers (H, W), got {matrix!r}.")
+        parts = {name: call_node(node, f"network_def#{name}") for name, node in (("recon", recon), ("seg", seg))}
+        op = call_node(operator, "network_def#operator")
+        mask = torch.zeros(shape, dtype=torch.bool)
+        try:
+            model = SemuNet(**parts, operator=op, mask=mask, image_mode=image_mode)
+            return BundleNetwork(model.eval(), outputs, precision, geometry=geometry)
+        except ValueError as err:
+            raise ValueError(f"network_def: {err}") from err
+
+    return one_line_errors(build, debug)
 
 
 def module_node(module: nn.Module, coil_radius: float = 1.5) -> dict[str, Any]:
@@ -70,7 +85,7 @@ def module_node(module: nn.Module, coil_radius: float = 1.5) -> dict[str, Any]:
     maps were made with, which the operator does not keep)."""
     if isinstance(module, ReconNet):
         kw = {"in_channels": module.in_channels, "features": list(module.features), "residual": module.residual}
-        return {"_target_": "semunet_monai.networks.ReconNet", **kw}
+        return {"_target_": "semunet_monai.networks.ReconNet", **CALLABLE, **kw}
     if isinstance(module, VarNetRecon):
         kw = {
             "cascades": len(module.varnet.cascades),
@@ -78,23 +93,24 @@ def module_node(module: nn.Module, coil_radius: float = 1.5) -> dict[str, Any]:
             "sens_features": list(module.sens_features),
             "calib": int(module.varnet.coil_sensitivity_model.calib),
         }
-        return {"_target_": "semunet_monai.networks.VarNetRecon", **kw}
+        return {"_target_": "semunet_monai.networks.VarNetRecon", **CALLABLE, **kw}
     if isinstance(module, MDReconNet):
         kw = {"in_channels": module.in_channels, "cascades": module.cascades, "features": module.features}
-        return {"_target_": "semunet_monai.networks.MDReconNet", **kw, "depth": module.depth}
+        return {"_target_": "semunet_monai.networks.MDReconNet", **CALLABLE, **kw, "depth": module.depth}
     if isinstance(module, IdentityRecon):
-        return {"_target_": "semunet_monai.networks.IdentityRecon"}
+        return {"_target_": "semunet_monai.networks.IdentityRecon", **CALLABLE}
     if isinstance(module, SegNet):
         kw = {"num_classes": module.num_classes, "in_channels": module.in_channels, "features": list(module.features)}
-        return {"_target_": "semunet_monai.networks.SegNet", **kw}
+        return {"_target_": "semunet_monai.networks.SegNet", **CALLABLE, **kw}
     if isinstance(module, MultiCoilOperator):
         if module.maps is None:
             raise ValueError("a multi-coil operator without default maps cannot be described as a config node.")
         coils, *shape = (int(s) for s in module.maps.shape[-3:])
         maps = {"_target_": "semunet_monai.physics.birdcage_maps", "shape": shape, "coils": coils}
-        return {"_target_": "semunet_monai.physics.MultiCoilOperator", "maps": {**maps, "radius": float(coil_radius)}}
+        maps = {**maps, "radius": float(coil_radius)}
+        return {"_target_": "semunet_monai.physics.MultiCoilOperator", **CALLABLE, "maps": maps}
     if type(module) is UndersamplingOperator:
-        return {"_target_": "semunet_monai.kspace.UndersamplingOperator"}
+        return {"_target_": "semunet_monai.kspace.UndersamplingOperator", **CALLABLE}
     raise ValueError(f"{type(module).__name__}: no config node describes this module for inference.json.")
 
 

@@ -174,3 +174,24 @@ def test_a_device_given_as_a_string_as_monai_label_sets_it(tmp_path):
     parser["device"] = "cpu"  # BundleInferTask._update_device writes the request's device string
     assert parser.get_parsed_content("sw_batch_size") == 2
     assert parser.get_parsed_content("inferer") is not None
+
+
+@pytest.mark.parametrize(
+    "node_id, value, message",
+    [
+        ("network_def#recon#features", [8, 8], "network_def#recon: argument 'features' must be six positive"),
+        ("network_def#operator#mask", 3, "network_def#operator:"),
+        ("network_def#matrix", [96], "network_def#matrix: expected two positive integers"),
+    ],
+)
+def test_a_bad_network_setting_ends_in_one_line_naming_its_id(caplog, node_id, value, message):
+    parser = _parser(**{node_id: value})
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stop:
+        parser.get_parsed_content("network")
+    assert stop.value.code == 1
+    (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage().startswith(message) and error.exc_info is None
+    parser = _parser(**{node_id: value, "debug": True})
+    with pytest.raises(RuntimeError) as raised:  # debug: MONAI's traceback, with ours as its cause
+        parser.get_parsed_content("network")
+    assert str(raised.value.__cause__).startswith(message)

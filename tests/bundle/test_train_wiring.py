@@ -112,3 +112,23 @@ def test_the_loss_node_is_what_trains_and_is_recorded(bundle, demo_dir, capsys):
         refused.run()
     out = capsys.readouterr()
     assert "ERROR - loss: the experiment records lam and seg_loss only" in out.out + out.err
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+    "node_id, value, message",
+    [
+        ("network_def#recon#features", [16, 16], "network_def#recon: argument 'features' must be six positive"),
+        ("network_def#seg#featurez", [16] * 6, "network_def#seg: BasicUNet.__init__() got an unexpected keyword"),
+    ],
+)
+def test_a_bad_network_node_setting_ends_in_one_line_naming_its_id(bundle, demo_dir, capsys, node_id, value, message):
+    """MONAI wraps an error raised while a node is instantiated in a traceback of its config machinery; the nested
+    network nodes are called by network_def itself, which names the id."""
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), **{node_id: value})
+    with pytest.raises(SystemExit) as stop:
+        workflow.run()
+    assert stop.value.code == 1
+    out = capsys.readouterr()
+    (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]
+    assert message in error and "Traceback" not in out.out + out.err
