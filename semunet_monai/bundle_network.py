@@ -119,7 +119,8 @@ def inference_override(model: SemuNet, config: ExperimentConfig, geometry: dict 
     ``config``'s preprocessing: ``network_def#...`` (``#geometry``: the sampling geometry), ``spacing`` (from
     ``geometry``, the training scans' ``geometry.json``: the in-plane spacing, or a ``kykz`` model's plane across the
     read-out; None: unknown, scans are resized), ``readout_axis`` (a ``kykz`` model's, else None: the planes scans are
-    cut into), ``n4`` and ``trained_label_values``."""
+    cut into), ``n4``, ``modality`` (the trained contrast, which inference takes from a folder) and
+    ``trained_label_values``."""
     if model.sampler is not None:
         raise ValueError("the model still has a SampNet: freeze its mask (stage 2) before writing the override.")
     from .inference.model import plane_spacing
@@ -137,6 +138,7 @@ def inference_override(model: SemuNet, config: ExperimentConfig, geometry: dict 
         "readout_axis": int(config.sampling.readout_axis) if kykz else None,
         "spacing": spacing,
         "n4": bool(config.data.n4),
+        "modality": config.data.modality,
         "trained_label_values": [int(v) for v in get_label_scheme(config.data.label_scheme).raw_values()],
     }
 

@@ -195,3 +195,26 @@ def test_a_bad_network_setting_ends_in_one_line_naming_its_id(caplog, node_id, v
     with pytest.raises(RuntimeError) as raised:  # debug: MONAI's traceback, with ours as its cause
         parser.get_parsed_content("network")
     assert str(raised.value.__cause__).startswith(message)
+
+
+def test_inference_needs_only_the_weights_and_the_override(tmp_path):
+    """A deployed models folder with model.pt and inference_override.json alone (no experiment.json, no
+    geometry.json): the inputs are checked against the loaded network's mask and the override's contrast."""
+    import nibabel as nib
+    import numpy as np
+
+    model, config, state = _trained("semunet")
+    torch.save(state, tmp_path / "model.pt")
+    write_inference_override(tmp_path, inference_override(model, config, {"spacing": [1.5, 2.0, 3.0]}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [OVERRIDE_NAME, "model.pt"]
+    (tmp_path / "in").mkdir()
+    scan = np.random.default_rng(0).random((32, 48, 3)).astype(np.float32)
+    nib.save(nib.Nifti1Image(scan, np.diag([1.5, 2.0, 3.0, 1.0])), str(tmp_path / "in" / "T1.nii.gz"))
+    nib.save(nib.Nifti1Image(scan, np.diag([1.5, 2.0, 3.0, 1.0])), str(tmp_path / "in" / "FLAIR.nii.gz"))
+    parser = _parser(json.loads((tmp_path / OVERRIDE_NAME).read_text()), tmp_path)
+    parser["input_dir"], parser["output_dir"], parser["precision"] = str(tmp_path / "in"), str(tmp_path / "out"), "fp32"
+    parser.get_parsed_content("initialize")
+    assert [i["image"] for i in parser.get_parsed_content("image_list")] == [str(tmp_path / "in" / "T1.nii.gz")]
+    parser.get_parsed_content("run")
+    seg = nib.load(str(tmp_path / "out" / "T1_seg.nii.gz"))
+    assert seg.shape == scan.shape and not (tmp_path / "out" / "FLAIR_seg.nii.gz").exists()

@@ -212,10 +212,16 @@ def bundle_inputs(
     overwrite: bool = False,
     debug: bool = False,
     retrospective: bool = False,
+    network=None,
+    modality: str | None = None,
 ) -> dict[str, list[dict]]:
     """The bundle's inputs: ``{"image": items, "kspace": items}`` from ``input_dir`` (a folder), ``input_list`` (a
     list file) or ``datalist`` (model-zoo style: a list of paths, or of ``{"image": path}`` dictionaries), checked
-    as for ``semunet-monai infer``. Errors end the run in one line (see :func:`one_line_errors`)."""
+    as for ``semunet-monai infer``. Errors end the run in one line (see :func:`one_line_errors`).
+
+    ``network`` (inference.json's, its weights loaded) gives the mask and the sampling geometry, and ``modality``
+    the trained contrast (inference.json's ``modality`` id, set by the override file): then nothing is read from
+    ``models_dir``. Without them, ``models_dir``'s ``experiment.json`` and ``model.pt`` are read."""
 
     def run() -> dict[str, list[dict]]:
         from ..engines.checkpoint import load_checkpoint
@@ -238,21 +244,26 @@ def bundle_inputs(
             raise ValueError(
                 "no input: pass --input_dir FOLDER, --input_list FILE or --datalist \"['/path/scan.nii.gz']\"."
             )
-        home = Path(models_dir)
-        cfg_path = home / "experiment.json"
-        if not cfg_path.is_file() or not (home / "model.pt").is_file():
-            raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
-        config = saved_experiment(home)
-        mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
+        if network is not None:
+            mask, geometry = network.model.operator.mask, getattr(network, "geometry", "2d")
+            contrast = modality or "T1"
+        else:
+            home = Path(models_dir)
+            cfg_path = home / "experiment.json"
+            if not cfg_path.is_file() or not (home / "model.pt").is_file():
+                raise ValueError(f"{home}: no trained model (experiment.json and model.pt); train the bundle first.")
+            config = saved_experiment(home)
+            mask = load_checkpoint(home / "model.pt")["model.operator.mask"]
+            contrast, geometry = modality or config.data.modality, config.sampling.geometry
         images, kspaces, _ = prepare_inputs(
             given,
             output_dir,
-            config.data.modality,
+            contrast,
             mask,
             pattern=pattern,
             overwrite=overwrite,
             retrospective=retrospective,
-            geometry=config.sampling.geometry,
+            geometry=geometry,
         )
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         return {"image": images, "kspace": kspaces}
