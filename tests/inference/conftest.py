@@ -41,16 +41,26 @@ def write_scan(path: Path, volume: np.ndarray, spacing=SPACING) -> Path:
     return path
 
 
-def _model_folder(folder: Path, method: str) -> Path:
-    config = load_config("tiny", overrides={"train": {"method": method}, "data": {"spatial_size": MATRIX[0]}})
+def model_folder(folder: Path, method: str, sections: dict | None = None, matrix=MATRIX, spacing=SPACING):
+    """An untrained tiny model of ``method`` (mask frozen) written as a run folder: model.pt, config.yaml and, unless
+    ``spacing`` is None, geometry.json. Returns ``(model, config)``."""
+    overrides = {"train": {"method": method}, "data": {"spatial_size": matrix[0]}, **(sections or {})}
+    config = load_config("tiny", overrides=overrides)
     torch.manual_seed(0)
-    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, MATRIX)
+    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, tuple(matrix))
     if model.sampler is not None:
         model.freeze_mask()
     folder.mkdir(parents=True)
     torch.save(model.state_dict(), folder / "model.pt")
     (folder / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
-    write_geometry({"spacing": list(SPACING), "matrix": list(MATRIX), "modality": "T1", "orientation": "RAS"}, folder)
+    if spacing is not None:
+        geometry = {"spacing": list(spacing), "matrix": list(matrix), "modality": "T1", "orientation": "RAS"}
+        write_geometry(geometry, folder)
+    return model, config
+
+
+def _model_folder(folder: Path, method: str) -> Path:
+    model_folder(folder, method)
     return folder
 
 

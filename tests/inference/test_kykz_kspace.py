@@ -11,20 +11,16 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-import yaml
 from monai.bundle import ConfigParser
 
 from semunet_monai.bundle_kspace import read_kspace
 from semunet_monai.bundle_network import inference_override, write_inference_override
-from semunet_monai.config import load_config
-from semunet_monai.data.labels import get_label_scheme
-from semunet_monai.engines.builders import build_model
-from semunet_monai.inference import infer, write_geometry
+from semunet_monai.inference import infer
 from semunet_monai.kspace import fft2c
 from semunet_monai.physics import birdcage_maps
 
 from ..test_bundle_network import INFERENCE
-from .conftest import smooth_volume
+from .conftest import model_folder, smooth_volume
 
 PLANE = (32, 12)  # (ky, kz): the networks' plane; x (the read-out) can be any length
 NX = 6
@@ -48,20 +44,8 @@ def _coil_kspace(volume: np.ndarray, coils: int = 4) -> np.ndarray:
 
 
 def _run(folder, method: str, readout_axis: int = 0, spacing=None):
-    overrides = {"train": {"method": method}, "sampling": {"geometry": "kykz", "readout_axis": readout_axis}}
-    config = load_config("tiny", overrides=overrides)
-    torch.manual_seed(0)
-    model = build_model(config, get_label_scheme(config.data.label_scheme).num_classes, PLANE)
-    if model.sampler is not None:
-        model.freeze_mask()
-    folder.mkdir(parents=True)
-    torch.save(model.state_dict(), folder / "model.pt")
-    (folder / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
-    if spacing is not None:
-        write_geometry(
-            {"spacing": list(spacing), "matrix": list(PLANE), "modality": "T1", "orientation": "RAS"}, folder
-        )
-    return model, config
+    sections = {"sampling": {"geometry": "kykz", "readout_axis": readout_axis}}
+    return model_folder(folder, method, sections, matrix=PLANE, spacing=spacing)
 
 
 @pytest.mark.parametrize("coils", [None, 3])
