@@ -3,11 +3,13 @@
 ``semunet-monai --help`` builds its parser from these without importing torch or MONAI. :data:`PRECISIONS` and
 :data:`MASK_KINDS` are defined here only: :mod:`semunet_monai.precision` and :mod:`semunet_monai.sampling.masks`
 import them. :data:`GRID_BUDGET` (the grid's per-cell budget) is defined here only and
-:mod:`semunet_monai.reproduce.grid` imports it; :data:`GRID_ROWS` mirrors the keys of ``reproduce.grid.ROWS``, which
-imports torch, and ``tests/test_names.py`` keeps them equal.
+:mod:`semunet_monai.reproduce.grid` imports it; :data:`GRID_ROWS` is the keys of :data:`semunet_monai.grid_rows.ROWS`
+(a torch-free module too).
 """
 
 from __future__ import annotations
+
+from .grid_rows import ROWS as _GRID_ROWS
 
 __all__ = ["PRECISIONS", "MASK_KINDS", "GEOMETRIES", "PHYSICS_MODES", "RECON_NETS", "GRID_ROWS", "GRID_BUDGET"]
 
@@ -28,25 +30,8 @@ RECON_NETS = ("unet", "varnet")
 # physics.mode values (see semunet_monai.transforms.physics).
 PHYSICS_MODES = ("magnitude", "complex", "multicoil")
 
-# Keys of semunet_monai.reproduce.grid.ROWS, in its order.
-GRID_ROWS = (
-    "baseline_radial",
-    "baseline_random",
-    "liu_radial",
-    "liu_random",
-    "mdrecon_radial",
-    "mdrecon_random",
-    "loupe_seg",
-    "semunet",
-    "baseline_uniform",
-    "baseline_poisson",
-    "baseline_c25",
-    "baseline_c50",
-    "baseline_c75",
-    "baseline_c90",
-    "baseline_c100",
-    "fullysampled",
-)
+# The grid's rows (semunet_monai.grid_rows.ROWS, torch-free), in their order.
+GRID_ROWS = tuple(_GRID_ROWS)
 
 # Training budget of one grid cell per preset when the command line does not set it (None: the preset's own).
 # cpu: on the MNI152-derived data (10 subjects at 96x96, 7 training per fold) fully sampled SegNet reached tissue3 Dice

@@ -13,6 +13,9 @@ def test_precisions_and_mask_kinds_are_defined_once():
     assert tuple(MASK_CLASSES) == MASK_KINDS  # every kind has a class, in the order of the list
 
 
-def test_grid_rows_mirror_the_grid_and_its_budget_is_defined_once():
-    assert names.GRID_ROWS == tuple(ROWS)
-    assert names.GRID_BUDGET is GRID_BUDGET
+def test_the_grid_rows_and_budget_are_defined_once():
+    """The CLI's row choices and the grid read the same torch-free ROWS: a new row is one entry there."""
+    from semunet_monai import grid_rows
+
+    assert ROWS is grid_rows.ROWS and names.GRID_BUDGET is GRID_BUDGET
+    assert names.GRID_ROWS == tuple(grid_rows.ROWS) and "baseline_poisson" in names.GRID_ROWS

@@ -262,7 +262,7 @@ def run_grid(
         seeds: seeds per cell (0 .. seeds-1); tables show mean +- std over them.
         preset: ``tiny``, ``cpu`` or ``paper``.
         data_root: dataset folder or datalist; None uses the embedded demo dataset.
-        rows: row keys of :data:`~.grid.ROWS` to train (default all).
+        rows: row keys of :data:`~semunet_monai.grid_rows.ROWS` to train (default all).
         config_file: the user's YAML on top of the preset.
         epochs, finetune_epochs: the per-cell budget (default :data:`~.grid.GRID_BUDGET`, else the preset's).
         device: training device (default the preset's).

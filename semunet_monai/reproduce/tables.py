@@ -3,7 +3,7 @@ paper's, the paper's numbers quoted next to them, the centre-share sweep behind 
 bootstrap comparisons and the verdicts on the paper's claims.
 
 Every number and verdict comes from the ``results`` dictionary of the grid runner; the rows, their order and their
-names come from :data:`~semunet_monai.reproduce.grid.ROWS`; only the paper's own numbers are constants here.
+names come from :data:`~semunet_monai.grid_rows.ROWS`; only the paper's own numbers are constants here.
 """
 
 from __future__ import annotations
