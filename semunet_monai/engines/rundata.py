@@ -200,10 +200,11 @@ def prepare_data(config: ExperimentConfig) -> RunData:
     if "train" not in sets or not ({"val", "test"} & set(sets)):
         raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
     logger.info(
-        "data %s: train %s (%d slices), val %s, test %s",
+        "data %s: train %s (%d %s), val %s, test %s",
         root,
         split["train"],
         len(sets["train"]),
+        "planes" if config.sampling.geometry == "kykz" else "slices",
         split["val"] or split["test"],
         split["test"] or "none",
     )
