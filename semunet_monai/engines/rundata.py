@@ -128,17 +128,23 @@ def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split,
             raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
 
     main_first(check)
-    if split is None:
-        split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
-    sets = {
-        name: RawSliceDataset([it for it in items if it[SUBJECT] in split[name]], scheme, d.min_foreground)
-        for name in ("train", "val", "test")
-        if split[name]
-    }
-    if "train" not in sets or not ({"val", "test"} & set(sets)):
-        raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
+    sets, split = _split_sets(config, root, items, split, lambda part: RawSliceDataset(part, scheme, d.min_foreground))
     logger.info("raw k-space data %s: train %s, val %s, test %s", root, split["train"], split["val"], split["test"])
     return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, [])
+
+
+def _split_sets(config: ExperimentConfig, root: Path, items: list[dict], split, make) -> tuple[dict, dict]:
+    """The split (``split``, a datalist's own, or drawn from the config) and ``make(items)`` of each of its
+    non-empty parts; refuses a split without training subjects or without validation and test subjects."""
+    d = config.data
+    if split is None:
+        split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
+    if not split["val"]:
+        logger.warning("no validation subjects: validation uses the test subjects, so no best checkpoint is selected.")
+    parts = {name: [it for it in items if it[SUBJECT] in split[name]] for name in ("train", "val", "test")}
+    if not parts["train"] or not (parts["val"] or parts["test"]):
+        raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
+    return {name: make(part) for name, part in parts.items() if part}, split
 
 
 def slice_axis(config: ExperimentConfig) -> int:
@@ -183,22 +189,13 @@ def prepare_data(config: ExperimentConfig) -> RunData:
         return _prepare_raw(config, root, items, given[1] if given else None, scheme)
     report = check_items(items, scheme, source=str(root)) if is_main() else None
     main_first(report.raise_if_errors if report is not None else lambda: None)
-    if given:
-        split = given[1]
-    else:
-        split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
-    if not split["val"]:
-        logger.warning("no validation subjects: validation uses the test subjects, so no best checkpoint is selected.")
     transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
     kwargs = {"cache": d.cache, "cache_dir": d.cache_dir, "min_foreground": d.min_foreground}
     kwargs["axis"] = slice_axis(config)
-    sets = {
-        name: make_slice_dataset([it for it in items if it[SUBJECT] in split[name]], transform, **kwargs)
-        for name in ("train", "val", "test")
-        if split[name]
-    }
-    if "train" not in sets or not ({"val", "test"} & set(sets)):
-        raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
+    given_split = given[1] if given else None
+    sets, split = _split_sets(
+        config, root, items, given_split, lambda part: make_slice_dataset(part, transform, **kwargs)
+    )
     logger.info(
         "data %s: train %s (%d %s), val %s, test %s",
         root,
