@@ -251,6 +251,11 @@ def train(
     shape = tuple(data.train[0]["image"].shape[-2:])
     if model is None:
         model = build_model(config, data.scheme.num_classes, shape)
+    elif model.mask_shape != shape and config.sampling.geometry == "kykz":
+        # a bundle builds its network before the volumes are read, and the (ky, kz) plane is known only then: its
+        # ReconNet and SegNet (shape-free) are composed again with a sampler and mask of that plane
+        logger.info("network_def: the (ky, kz) plane is %dx%d: the mask is sized to it", *shape)
+        model = build_model(config, data.scheme.num_classes, shape, recon=model.recon, seg=model.seg)
     elif model.mask_shape != shape:
         raise ValueError(
             f"network_def: the network is built for {model.mask_shape[0]}x{model.mask_shape[1]} slices, the data has "

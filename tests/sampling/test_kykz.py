@@ -154,3 +154,25 @@ def test_the_grid_sizes_its_kykz_cells_from_the_plane(tmp_path):
     assert poisson.sampling.geometry == "kykz" and poisson.train.method == "baseline"
     model = build_model(poisson, 8, (48, 10))
     assert ROWS["baseline_poisson"].mask_kind == "poisson" and abs(float(model.operator.mask.mean()) - 0.1) <= 0.005
+
+
+def test_a_network_built_before_the_plane_is_known_gets_a_mask_of_the_plane(demo_dir, tmp_path):
+    """A bundle builds network_def before reading the volumes: in kykz its mask is sized to the (ky, kz) plane
+    then, keeping the given ReconNet and SegNet; another slice size stays an error for axial slices."""
+    overrides = {
+        "data": {"demo_dir": str(demo_dir)},
+        "sampling": {"geometry": "kykz", "readout_axis": 2},
+        "train": {"epochs": 1, "finetune_epochs": 0},
+    }
+    config = load_config("tiny", overrides=overrides)
+    early = build_model(config, 8, (32, 32))
+    recon = early.recon
+    train(config, tmp_path / "run", model=early, progress=False, test=False)
+    state = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert tuple(state["operator.mask"].shape) == (48, 48) and int(state["operator.mask"].sum()) == budget(0.1, 48 * 48)
+    assert torch.equal(
+        state["recon.unet.conv_0.conv_0.conv.weight"], recon.state_dict()["unet.conv_0.conv_0.conv.weight"]
+    )
+    axial = load_config("tiny", overrides={**overrides, "sampling": {"geometry": "2d"}})
+    with pytest.raises(ValueError, match=r"network_def: the network is built for 32x32 slices, the data has 48x48"):
+        train(axial, tmp_path / "run2", model=build_model(axial, 8, (32, 32)), progress=False, test=False)
