@@ -84,7 +84,7 @@ def preprocessing(
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
-    if readout_axis not in _AXCODES:
+    if readout_axis not in (None, 0, 1, 2):  # a tuple, not the dict: an unhashable value is refused too
         raise ValueError(f"readout_axis must be 0, 1, 2 or None, got {readout_axis!r}.")
     if fit == "resample" and spacing is None:
         raise ValueError("fit 'resample' needs the training spacing (the model has no geometry.json); use 'resize'.")
