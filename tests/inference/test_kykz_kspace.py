@@ -170,3 +170,11 @@ def test_the_bundle_infers_3d_kspace_and_volumes_through_the_override(tmp_path):
         a = np.asarray(nib.load(tmp_path / "out" / f"{name}.nii.gz").dataobj)
         b = np.asarray(nib.load(tmp_path / "cli" / f"{name}.nii.gz").dataobj)
         assert a.shape == (NX, *PLANE) and np.allclose(a, b, atol=1e-4 * max(1.0, np.abs(a).max())), name
+
+
+@pytest.mark.parametrize("axis", [3, [0], "0"])
+def test_a_bad_readout_axis_is_refused_by_name(axis):
+    from semunet_monai.inference.pipeline import preprocessing
+
+    with pytest.raises(ValueError, match=r"readout_axis must be 0, 1, 2 or None"):
+        preprocessing(PLANE, (1.0, 2.0), readout_axis=axis)
