@@ -297,7 +297,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate RUN/model.pt on every subject of --data and write a per-subject and mean table.",
         formatter_class=_HelpFormatter,
     )
-    p.add_argument("--run", required=True, help="a finished training run folder")
+    p.add_argument(
+        "--run", "--model", dest="run", required=True, help="a finished training run folder (--model as in infer)"
+    )
     p.add_argument("--data", "--dataset-dir", "--dataset_dir", required=True, help="dataset folder or datalist .json")
     p.add_argument("--out", help="output stem, RUN/eval_<dataset name> if not given: writes .csv and .json")
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
