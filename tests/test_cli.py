@@ -139,3 +139,9 @@ def test_every_subcommand_has_help_with_defaults():
     }
     for name, sub in subparsers.choices.items():
         assert issubclass(sub.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name
+
+
+def test_evaluate_takes_the_model_folder_as_infer_names_it():
+    for flag in ("--run", "--model"):
+        args = build_parser().parse_args(["evaluate", flag, "runs/a", "--data", "d"])
+        assert args.run == "runs/a"
