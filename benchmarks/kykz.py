@@ -7,7 +7,8 @@ ReconNet and SegNet in every row:
 
 - SemuNet's learned mask;
 - variable-density Poisson disc with a fully sampled calibration square (``poisson``);
-- variable density with a fully sampled centre disc holding half the budget (``gaussian`` + ``acs``).
+- variable density with a fully sampled centre disc holding half the budget (``gaussian`` + ``acs``);
+- the whole budget in the centre disc (the tuned fixed mask of the 2-D grid came to this).
 
 Each finished run's mask is also written as a 3-D spoiled GRE (``export-seq`` defaults: TR 15 ms) and its scan time
 recorded next to the fully sampled plane's. Runs, resumption, ``--merge`` and the table: see ``row_table.py``.
@@ -25,11 +26,13 @@ ROWS = {
     "kykz_learned": ("semunet", {}),
     "kykz_poisson": ("baseline", {"mask_kind": "poisson"}),
     "kykz_vd_centre": ("baseline", {"mask_kind": "gaussian", "centre": 0.5}),
+    "kykz_centre_full": ("baseline", {"mask_kind": "gaussian", "centre": 1.0}),
 }
 LABELS = {
     "kykz_learned": "learned | SemuNet",
     "kykz_poisson": "Poisson disc + calibration | baseline",
     "kykz_vd_centre": "VD, centre disc with 50 % of the budget | baseline",
+    "kykz_centre_full": "centre disc with the whole budget | baseline",
 }
 READOUT_AXIS = 0
 
