@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from semunet_monai import names
+from semunet_monai.grid_rows import ROWS
 from semunet_monai.precision import PRECISIONS
-from semunet_monai.reproduce.grid import GRID_BUDGET, ROWS
+from semunet_monai.reproduce.grid import GRID_BUDGET
 from semunet_monai.sampling.masks import MASK_CLASSES, MASK_KINDS
 
 

@@ -3,7 +3,8 @@ subjects, with paired bootstrap comparisons."""
 
 from __future__ import annotations
 
-from .grid import GRID_BUDGET, ROWS, Cell, Row, make_cells
+from ..grid_rows import ROWS, Row
+from .grid import GRID_BUDGET, Cell, make_cells
 from .runner import collect_results, grid_config, run_grid, write_report
 
 __all__ = [

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from semunet_monai.reproduce.grid import TUNED, rate_tag, row_name
+from semunet_monai.grid_rows import TUNED
+from semunet_monai.reproduce.grid import rate_tag, row_name
 from semunet_monai.reproduce.stats import SUMMARY_METRIC
 
 __all__ = ["CLAIM_TUNED", "CLAIM_DICE", "CLAIM_PSNR", "CLAIMS", "orderings", "psnr_dice_agreement"]

@@ -16,9 +16,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..atomic import atomic_write
+from ..grid_rows import ROWS, TUNED
 from .figures_curves import curves_figure
 from .figures_recon import MISSING, RECON_ROWS, bare_axes, recon_figure, short_name
-from .grid import ROWS, TUNED, rate_tag
+from .grid import rate_tag
 from .stats import add_tuned_cells
 
 __all__ = ["MASK_COLUMNS", "DPI", "GridFiles", "effective_rate", "format_rate", "write_figures"]

@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 
 from ..data.labels import IGNORE_INDEX
 from ..engines.handlers import overlay
-from .grid import ROWS, TUNED
+from ..grid_rows import ROWS, TUNED
 
 if TYPE_CHECKING:
     from .figures import GridFiles

@@ -1,5 +1,5 @@
 """The reproduction grid: the cells (row, rate, fold, seed) that train the rows of :mod:`semunet_monai.grid_rows`
-(re-exported here), and each cell's configuration overrides."""
+and each cell's configuration overrides."""
 
 from __future__ import annotations
 
@@ -8,40 +8,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..grid_rows import (
-    BASELINE_ROWS,
-    CENTRE_SHARES,
-    FIXED_ROWS,
-    PAPER_BASELINES,
-    PAPER_ROWS,
-    ROWS,
-    SWEEP_ROWS,
-    T1_ROWS,
-    T2_ROWS,
-    TUNED,
-    Row,
-)
+from ..grid_rows import ROWS, TUNED, Row
 from ..names import GRID_BUDGET
 
-__all__ = [
-    "Row",
-    "ROWS",
-    "PAPER_ROWS",
-    "T1_ROWS",
-    "T2_ROWS",
-    "FIXED_ROWS",
-    "BASELINE_ROWS",
-    "PAPER_BASELINES",
-    "SWEEP_ROWS",
-    "CENTRE_SHARES",
-    "TUNED",
-    "Cell",
-    "GRID_BUDGET",
-    "centre_radius",
-    "make_cells",
-    "rate_tag",
-    "row_name",
-]
+__all__ = ["Cell", "GRID_BUDGET", "centre_radius", "make_cells", "rate_tag", "row_name"]
 
 # The training budget of one grid cell per preset lives in semunet_monai.names (the CLI's --help shows it).
 

@@ -33,8 +33,9 @@ from ..engines.handlers import save_json_atomic
 from ..engines.methods import get_method, method_steps
 from ..engines.rundata import RunData, demo_shape, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
+from ..grid_rows import ROWS
 from ..precision import resolve_precision
-from .grid import GRID_BUDGET, ROWS, Cell, make_cells
+from .grid import GRID_BUDGET, Cell, make_cells
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]

@@ -20,15 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from semunet_monai.reproduce.grid import (
-    BASELINE_ROWS,
-    FIXED_ROWS,
-    PAPER_BASELINES,
-    SWEEP_ROWS,
-    TUNED,
-    rate_tag,
-    row_name,
-)
+from semunet_monai.grid_rows import BASELINE_ROWS, FIXED_ROWS, PAPER_BASELINES, SWEEP_ROWS, TUNED
+from semunet_monai.reproduce.grid import rate_tag, row_name
 
 __all__ = [
     "VOLUME_METRICS",

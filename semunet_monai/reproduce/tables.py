@@ -17,8 +17,9 @@ import numpy as np
 from semunet_monai.atomic import atomic_write_text
 from semunet_monai.data.labels import LABEL_SCHEMES
 from semunet_monai.engines.methods import get_method
+from semunet_monai.grid_rows import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED
 from semunet_monai.reproduce.claims import CLAIMS, orderings, psnr_dice_agreement
-from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED, rate_tag, row_name
+from semunet_monai.reproduce.grid import rate_tag, row_name
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
 from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, spread, summarise
 

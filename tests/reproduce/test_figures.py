@@ -9,10 +9,11 @@ import pytest
 from matplotlib.image import imread
 
 import semunet_monai.reproduce.figures as figures
+from semunet_monai.grid_rows import ROWS, SWEEP_ROWS
 from semunet_monai.reproduce.figures import MASK_COLUMNS, GridFiles, effective_rate, format_rate, write_figures
 from semunet_monai.reproduce.figures_curves import cumulative_epochs, metric_series, phase_starts
 from semunet_monai.reproduce.figures_recon import RECON_ROWS, SHORT_NAMES, recon_figure, short_name
-from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, make_cells
+from semunet_monai.reproduce.grid import make_cells
 from semunet_monai.sampling.masks import make_mask
 
 RATES = [0.2, 0.1]

@@ -8,20 +8,8 @@ import torch
 
 from semunet_monai.config import load_config
 from semunet_monai.engines.builders import build_model
-from semunet_monai.reproduce.grid import (
-    CENTRE_SHARES,
-    GRID_BUDGET,
-    PAPER_BASELINES,
-    PAPER_ROWS,
-    ROWS,
-    SWEEP_ROWS,
-    T1_ROWS,
-    T2_ROWS,
-    Cell,
-    centre_radius,
-    make_cells,
-    rate_tag,
-)
+from semunet_monai.grid_rows import CENTRE_SHARES, PAPER_BASELINES, PAPER_ROWS, ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS
+from semunet_monai.reproduce.grid import GRID_BUDGET, Cell, centre_radius, make_cells, rate_tag
 from semunet_monai.reproduce.runner import grid_config
 
 

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from semunet_monai.grid_rows import TUNED
 from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, CLAIM_TUNED, CLAIMS, orderings, psnr_dice_agreement
-from semunet_monai.reproduce.grid import TUNED, Cell
+from semunet_monai.reproduce.grid import Cell
 from semunet_monai.reproduce.stats import (
     add_tuned_cells,
     best_row,

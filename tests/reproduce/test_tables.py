@@ -5,8 +5,8 @@ import re
 import pytest
 
 import semunet_monai.reproduce.tables as tables
+from semunet_monai.grid_rows import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED
 from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, CLAIM_TUNED, CLAIMS
-from semunet_monai.reproduce.grid import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED
 from semunet_monai.reproduce.tables import PAPER_TABLE1, PAPER_TABLE2, column_name, write_tables
 from tests.reproduce.test_stats import SUBJECTS, make_cell
 

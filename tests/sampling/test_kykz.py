@@ -137,7 +137,8 @@ def test_a_kykz_run_writes_a_mask_that_exports_as_a_3d_sequence_and_infers_on_a_
 def test_the_grid_sizes_its_kykz_cells_from_the_plane(tmp_path):
     """reproduce in kykz mode: the centre-share rows size their disc from the (ky, kz) plane of the demo volumes;
     on user data (plane unknown before loading) they are refused by name; the Poisson row is a grid row."""
-    from semunet_monai.reproduce.grid import ROWS, make_cells
+    from semunet_monai.grid_rows import ROWS
+    from semunet_monai.reproduce.grid import make_cells
     from semunet_monai.reproduce.runner import _mask_shape
 
     kykz = {"sampling": {"geometry": "kykz", "readout_axis": 0}}
