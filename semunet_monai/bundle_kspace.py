@@ -30,7 +30,15 @@ from monai.apps.reconstruction.fastmri_reader import FastMRIReader
 from .atomic import atomic_write
 from .precision import autocast, resolve_precision
 
-__all__ = ["KSPACE_SUFFIXES", "read_kspace", "fit_readout", "check_sampling", "infer_kspace", "run_inference"]
+__all__ = [
+    "KSPACE_SUFFIXES",
+    "read_kspace",
+    "fit_readout",
+    "load_kspace",
+    "check_sampling",
+    "infer_kspace",
+    "run_inference",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +95,40 @@ def fit_readout(
     matrix: tuple[int, int],
     path: str | Path,
     retrospective: bool,
-    geometry: str = "2d",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Fully sampled k-space oversampled along the read-out (``H`` twice the trained matrix's, fastMRI's 640x320 for
     320x320) is cropped to the matrix in image space (:func:`semunet_monai.kspace.crop_readout`), as training on raw
     data crops it; with ``retrospective`` only, since undersampled k-space on another grid cannot hold the learned
-    mask. Other shapes, and the planes of a ``kykz`` model (the read-out is not in them), are returned as they are
-    (and refused by :func:`check_sampling` when they do not fit)."""
+    mask. Other shapes are returned as they are (and refused by :func:`load_kspace` when they do not fit)."""
     h, w = kspace.shape[-2:]
-    if geometry == "kykz" or not (retrospective and w == matrix[1] and h == 2 * matrix[0]):
+    if not (retrospective and w == matrix[1] and h == 2 * matrix[0]):
         return kspace, file_mask
     from .kspace import crop_readout
 
     logger.info("%s: read-out oversampled (%dx%d): cropped to %dx%d in image space", path, h, w, *matrix)
     return crop_readout(torch.from_numpy(kspace), matrix[0]).numpy().astype(np.complex64), None
+
+
+def load_kspace(path: str | Path, learned: np.ndarray, geometry: str = "2d", retrospective: bool = False) -> np.ndarray:
+    """The k-space of ``path`` as the networks take it (:func:`read_kspace`; a 2-D model's read-out oversampling
+    removed, :func:`fit_readout`), refused in one line when its slices or (ky, kz) planes are not the learned
+    mask's (boolean ``(H, W)``) size or were not sampled with it (:func:`check_sampling`)."""
+    kspace, file_mask = read_kspace(path, geometry)
+    if geometry != "kykz":  # a 3-D scan's read-out is not in its planes: any read-out length works
+        kspace, file_mask = fit_readout(kspace, file_mask, learned.shape, path, retrospective)
+    if kspace.shape[-2:] != learned.shape:
+        size, want = "x".join(map(str, kspace.shape[-2:])), "x".join(map(str, learned.shape))
+        hint = (
+            "acquire the 3-D scan with the exported sequence (export-seq), k-space (kx, ky, kz) or "
+            "(coils, kx, ky, kz) with the read-out first."
+            if geometry == "kykz"
+            else "k-space cannot be resampled: acquire at the trained matrix size (fully sampled k-space "
+            "oversampled 2x along the read-out is cropped to it with --retrospective)."
+        )
+        what = "its (ky, kz) plane is" if geometry == "kykz" else "k-space slices are"
+        raise ValueError(f"{path}: {what} {size}, the model's mask is {want}; {hint}")
+    check_sampling(kspace, file_mask, learned, path, retrospective=retrospective)
+    return kspace
 
 
 def check_sampling(
@@ -178,8 +206,7 @@ def infer_kspace(
     written = []
     for item in items:
         path = Path(item["kspace"])
-        kspace, file_mask = fit_readout(*read_kspace(path, geometry), learned.shape, path, retrospective, geometry)
-        check_sampling(kspace, file_mask, learned, path, retrospective=retrospective)
+        kspace = load_kspace(path, learned, geometry, retrospective)
         k = model.operator.restrict(torch.from_numpy(kspace).to(device))
         zero_filled = model.acquired_zero_filled(k).abs()
         scale = float(

@@ -47,10 +47,9 @@ def prepare_inputs(
     """
     import numpy as np
 
-    from ..bundle_kspace import check_sampling, fit_readout, read_kspace
+    from ..bundle_kspace import load_kspace
 
     learned = np.asarray(mask.cpu() if hasattr(mask, "cpu") else mask).astype(bool)
-    matrix = learned.shape
 
     selection = select_inputs(inputs, output_dir, modality=modality, pattern=pattern, overwrite=overwrite)
     for path, reason in selection.skipped:
@@ -59,22 +58,7 @@ def prepare_inputs(
     for scan in selection.scans:
         item = {RECON_FILE: str(scan.outputs["recon"]), SEG_FILE: str(scan.outputs["seg"])}
         if scan.kind == "kspace":
-            kspace, file_mask = fit_readout(
-                *read_kspace(scan.path, geometry), tuple(matrix), scan.path, retrospective, geometry
-            )
-            if kspace.shape[-2:] != tuple(matrix) and geometry == "kykz":
-                raise ValueError(
-                    f"{scan.path}: its (ky, kz) plane is {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
-                    f"{matrix[0]}x{matrix[1]}; acquire the 3-D scan with the exported sequence (export-seq), k-space "
-                    "(kx, ky, kz) or (coils, kx, ky, kz) with the read-out first."
-                )
-            if kspace.shape[-2:] != tuple(matrix):
-                raise ValueError(
-                    f"{scan.path}: k-space slices are {kspace.shape[-2]}x{kspace.shape[-1]}, the model's mask is "
-                    f"{matrix[0]}x{matrix[1]}; k-space cannot be resampled: acquire at the trained matrix size "
-                    "(fully sampled k-space oversampled 2x along the read-out is cropped to it with --retrospective)."
-                )
-            check_sampling(kspace, file_mask, learned, scan.path, retrospective=retrospective)
+            load_kspace(scan.path, learned, geometry, retrospective)  # size and sampling checked here
             kspaces.append({"kspace": str(scan.path), **item})
         else:
             check_scan(scan.path)
