@@ -164,7 +164,8 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     except CheckpointError as err:
         raise ValueError(str(err)) from None
     geometry = read_geometry(home)
-    spacing = tuple(plane_spacing(geometry["spacing"], config)) if geometry else None
+    plane = plane_spacing(geometry["spacing"], config) if geometry else None
+    spacing = tuple(plane) if plane else None
     if geometry is None:
         logger.warning(
             "%s: no %s (a model trained before it was written): scans are resized to the trained matrix %s, "
