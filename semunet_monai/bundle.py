@@ -20,7 +20,6 @@ from .atomic import atomic_copy, atomic_write_text
 from .compile import CompiledForward
 from .config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from .data.labels import get_label_scheme
-from .data.layouts import strip_suffix
 from .engines.builders import build_model
 from .engines.checkpoint import load_checkpoint, save_atomic
 from .keys import Keys
@@ -67,8 +66,6 @@ def build_experiment(
     config_file: str | None = None,
     device: str | None = None,
     train_items: list[dict] | None = None,
-    val_items: list[dict] | None = None,
-    datalist_path: str | None = None,
     max_epochs: int | None = None,
     models_dir: str | None = None,
     **overrides: Any,
@@ -80,10 +77,9 @@ def build_experiment(
         dataset_dir: dataset folder or datalist; None uses the embedded demo data.
         config_file: optional user YAML.
         device: ``auto``, ``cpu``, ``cuda`` (a torch.device is accepted too).
-        train_items, val_items: ``[{"image", "label"}]`` lists given directly (MONAI Label's ``train#dataset#data``
-            and ``validate#dataset#data``). They are written to ``datalist_path`` as a datalist whose sections fix
-            the split; their labels are taken as class indices already (identity label mapping).
-        datalist_path: where that datalist goes.
+        train_items: ``[{"image", "label"}]`` items given directly (MONAI Label's ``train#dataset#data``, which
+            train.json's ``datalist`` node takes as the split): their labels are taken as class indices already
+            (identity label mapping). Nothing is written here: the run folder records the datalist it trained on.
         max_epochs: MONAI Label's ``train#trainer#max_epochs``: the epochs of the whole run, split between the main
             and the fine-tuning phases in the preset's proportion (at least 1 main epoch; 1 gives no fine-tuning).
         models_dir: the bundle's ``models/``. When training from given items (MONAI Label) and it holds a trained
@@ -137,27 +133,7 @@ def build_experiment(
         nested["train"]["epochs"], nested["train"]["finetune_epochs"] = _split_epochs(
             int(max_epochs), config_from_dict({"train": dict(nested["train"])}, start, source="bundle overrides")
         )
-    if train_items:
-        if not val_items:
-            raise ValueError("bundle training from given items needs validation items too (validate#dataset#data).")
-        if datalist_path is None:
-            raise ValueError("argument 'datalist_path' is required with train_items.")
-        path = Path(datalist_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entries = [(name, it) for name, items in (("training", train_items), ("validation", val_items)) for it in items]
-        stems = [strip_suffix(Path(str(it["image"])).name) for _, it in entries]
-        # subject ids: the image names, made unique with their folder where two images share a name
-        ids = [
-            s if stems.count(s) == 1 else f"{Path(str(it['image'])).parent.name}_{s}"
-            for s, (_, it) in zip(stems, entries)
-        ]
-        if len(set(ids)) != len(ids):
-            ids = [f"{i:04d}_{s}" for i, s in enumerate(stems)]
-        sections: dict[str, list[dict]] = {"training": [], "validation": []}
-        for sid, (name, it) in zip(ids, entries):
-            sections[name].append({"image": str(it["image"]), "label": str(it["label"]), "subject": sid})
-        path.write_text(json.dumps(sections, indent=2))
-        nested["data"]["root"] = str(path)
+    if train_items:  # MONAI Label's datastore labels are class indices (the bundle's channel_def)
         nested["data"].setdefault("label_scheme", {i: i for i in range(8)})
     if device is not None:
         nested["train"]["device"] = str(device)
@@ -272,30 +248,41 @@ def record_loss(config: ExperimentConfig, loss) -> ExperimentConfig:
     return config_from_dict({"train": {"lam": loss.lam, "seg_loss": loss.seg_loss}}, config, source="loss")
 
 
-def _warm_start(handlers: list | None, network: TrainingNetwork | None) -> None:
-    """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network``, which training then starts from;
-    refuse loaders that load no ReconNet or SegNet weight, and other handlers (the phases build their own engines)."""
-    if not handlers:
-        return
-    from ignite.engine import Engine
+def _split_handlers(handlers: list | None, node_id: str = "train#handlers") -> tuple[list, list]:
+    """``(checkpoint loaders, other handlers)`` of ``train#handlers``; refuses an entry that no engine can attach."""
     from monai.handlers import CheckpointLoader
 
-    others = [type(h).__name__ for h in handlers if not isinstance(h, CheckpointLoader)]
-    if others:
-        raise ValueError(
-            f"train#handlers: only CheckpointLoader (a warm start, as MONAI Label's 'pretrained' inserts) is "
-            f"supported, got {others}."
-        )
+    loaders, others = [], []
+    for n, handler in enumerate(handlers or []):
+        if isinstance(handler, CheckpointLoader):
+            loaders.append(handler)
+        elif callable(getattr(handler, "attach", None)):
+            others.append(handler)
+        else:
+            raise ValueError(
+                f"{node_id}#{n}: expected an Ignite or MONAI handler (an object with attach(engine)), got "
+                f"{type(handler).__name__}."
+            )
+    return loaders, others
+
+
+def _warm_start(loaders: list, network: TrainingNetwork | None) -> None:
+    """Run the ``CheckpointLoader`` handlers of ``train#handlers`` into ``network``, which training then starts from;
+    refuse loaders that load no ReconNet or SegNet weight."""
+    if not loaders:
+        return
+    from ignite.engine import Engine
+
     if network is None:
         raise ValueError("train#handlers holds a CheckpointLoader but no 'network' was given to train_bundle.")
     before = {k: v.clone() for k, v in network.model.state_dict().items() if isinstance(v, torch.Tensor)}
-    for loader in handlers:
+    for loader in loaders:
         loader(Engine(lambda engine, batch: None))
         logger.info("warm start from %s", loader.load_path)
     after = network.model.state_dict()
     changed = [k for k, v in before.items() if k.startswith(("recon.", "seg.")) and not torch.equal(v, after[k])]
     if not changed:
-        paths = ", ".join(str(h.load_path) for h in handlers)
+        paths = ", ".join(str(h.load_path) for h in loaders)
         raise ValueError(
             f"warm start: {paths} loaded no ReconNet or SegNet weight into the network (its keys must be the bundle's "
             f"'model.recon...', 'model.seg...', as in models/model.pt; a training run's model.pt has no 'model.' "
@@ -339,6 +326,11 @@ def train_bundle(
     optimizer=None,
     loss=None,
     debug: bool = True,
+    datalist: dict | None = None,
+    datasets: dict | None = None,
+    dataloaders: dict | None = None,
+    preprocessing=None,
+    val_handlers: list | None = None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
     dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
@@ -348,28 +340,91 @@ def train_bundle(
     node in callable mode: a partial) makes each phase's optimiser; both are recorded into the experiment
     (:func:`record_network`).
     ``handlers`` (``train#handlers``) may hold ``CheckpointLoader`` objects loading into ``network``: training then
-    starts from those ReconNet and SegNet weights (a warm start).
+    starts from those ReconNet and SegNet weights (a warm start). Its other handlers are attached to every phase's
+    trainer, and those of ``val_handlers`` (``validate#handlers``) to every phase's evaluator, beside the package's
+    own (validation, metrics table, checkpoints, TensorBoard).
+    ``datalist`` and ``datasets`` (``{"train", "val", "test"}``: train.json's ``datalist``, ``train#dataset``,
+    ``validate#dataset`` and ``test#dataset``, :mod:`semunet_monai.bundle_data`) are the data trained on, and
+    ``dataloaders`` (``{"train", "val"}``: ``DataLoader`` partials, ``train#dataloader`` and ``validate#dataloader``)
+    make the loaders; the training loader's ``batch_size`` and ``num_workers``, and the settings of
+    ``preprocessing`` (``train#preprocessing``, the volume transforms the datasets were made with) are recorded into
+    the experiment. Without them the data come from ``config.data``, as with ``semunet-monai train``.
 
     Unless ``debug``, an expected failure (bad settings, data or checkpoint) ends the run in one ERROR line and
     ``SystemExit(1)`` (see :func:`semunet_monai.inference.one_line_errors`); train.json passes its ``debug`` id."""
     from .inference.infer import one_line_errors
 
+    nodes = {
+        "datalist": datalist,
+        "datasets": datasets,
+        "dataloaders": dataloaders,
+        "preprocessing": preprocessing,
+        "val_handlers": val_handlers,
+    }
     return one_line_errors(
-        lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss), debug
+        lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss, **nodes), debug
     )
 
 
-def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss=None) -> dict:
+def _train_bundle(
+    config,
+    run_dir,
+    models_dir,
+    resume,
+    handlers,
+    network,
+    optimizer,
+    loss=None,
+    datalist=None,
+    datasets=None,
+    dataloaders=None,
+    preprocessing=None,
+    val_handlers=None,
+) -> dict:
+    from .bundle_data import record_loader, record_preprocessing
     from .engines.distributed import is_main
+    from .engines.rundata import run_data
     from .engines.workflow import train
 
-    _warm_start(handlers, network)  # the loaders write into network.model, the model train() then trains
+    warm, handlers = _split_handlers(handlers)
+    refused, val_handlers = _split_handlers(val_handlers, "validate#handlers")
+    if refused:
+        raise ValueError("validate#handlers: a CheckpointLoader warm-starts the network from train#handlers.")
+    _warm_start(warm, network)  # the loaders write into network.model, the model train() then trains
     model = network.model if network is not None else None
     if model is not None:
         config = record_network(config, model, optimizer)
     if loss is not None:
         config = record_loss(config, loss)
-    results = train(config, run_dir, resume=resume, model=model, optimizer_factory=optimizer, loss_fn=loss)
+    data = None
+    if datasets is not None:
+        if datalist is None:
+            raise ValueError("train_bundle: 'datasets' need the 'datalist' they were made from.")
+        if getattr(datalist, "given", False):
+            # given items (MONAI Label): the run's config points at the datalist the run folder records
+            config = config_from_dict(
+                {"data": {"root": str(Path(run_dir) / "datalist.json")}}, config, source="datalist"
+            )
+        parts = {"train": datalist["training"], "val": datalist["validation"], "test": datalist["test"]}
+        data = run_data(config, datasets.get("train"), datasets.get("val"), datasets.get("test"), parts)
+    if preprocessing is not None:
+        config = record_preprocessing(config, preprocessing)
+    loaders = dataloaders or {}
+    if loaders.get("train") is not None:
+        config = record_loader(config, loaders["train"])
+    results = train(
+        config,
+        run_dir,
+        resume=resume,
+        model=model,
+        optimizer_factory=optimizer,
+        loss_fn=loss,
+        data=data,
+        loader_factory=loaders.get("train"),
+        val_loader_factory=loaders.get("val"),
+        handlers=handlers,
+        val_handlers=val_handlers,
+    )
     if not is_main():
         return results  # rank 0 publishes the model
     run_dir, models_dir = Path(run_dir), Path(models_dir)
@@ -390,19 +445,27 @@ def _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimi
     return results
 
 
-def evaluate_bundle(config: ExperimentConfig, models_dir: str | Path, output_dir: str | Path) -> dict:
+def evaluate_bundle(
+    config: ExperimentConfig, models_dir: str | Path, output_dir: str | Path, dataset=None, datalist=None
+) -> dict:
     """Score the bundle's trained network on the test subjects of ``config``'s split (the same split training
-    used): writes ``metrics.json`` and ``metrics.csv`` (per subject and mean PSNR, SSIM, Dice) into ``output_dir``."""
+    used; or ``dataset``, evaluate.json's ``test#dataset``, made from ``datalist``'s ``test`` items): writes
+    ``metrics.json`` and ``metrics.csv`` (per subject and mean PSNR, SSIM, Dice) into ``output_dir``."""
+    from .data.layouts import SUBJECT
     from .engines.handlers import save_json_atomic
     from .engines.workflow import evaluate, prepare_data, resolve_device, write_table
 
     device = resolve_device(config.train.device)
     network = load_bundle_network(models_dir, weights=True).to(device)
-    data = prepare_data(config)
-    if data.test is None:
+    if dataset is None and datalist is None:
+        data = prepare_data(config)
+        dataset, subjects = data.test, data.split["test"]
+    else:
+        subjects = sorted({str(it[SUBJECT]) for it in (datalist or {}).get("test", [])})
+    if dataset is None:
         raise ValueError("the experiment's split has no test subjects to evaluate.")
-    results = evaluate(network.model, data.test, config, data.scheme, device)
-    results["subjects"] = data.split["test"]
+    results = evaluate(network.model, dataset, config, get_label_scheme(config.data.label_scheme), device)
+    results["subjects"] = subjects
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_json_atomic(results, out / "metrics.json")

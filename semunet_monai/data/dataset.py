@@ -45,6 +45,7 @@ def volume_transforms(
     label mapping to the scheme's classes, in-plane pad/crop to ``spatial_size``.
 
     Output: ``image`` float32 ``(1, H, W, D)``, ``label`` int64 ``(1, H, W, D)`` (axial slices on the last axis).
+    The Compose's ``settings`` attribute holds the arguments it was made with.
     """
     scheme = get_label_scheme(label_scheme)
     size = (int(spatial_size),) * 2 if isinstance(spatial_size, int) else tuple(int(s) for s in spatial_size)
@@ -68,7 +69,15 @@ def volume_transforms(
         EnsureTyped(Keys.IMAGE, dtype=torch.float32, track_meta=False),
         EnsureTyped(Keys.LABEL, dtype=torch.int64, track_meta=False),
     ]
-    return Compose(steps)
+    compose = Compose(steps)
+    # what the pipeline was made with, so that a bundle records it for inference (Compose keeps no arguments)
+    compose.settings = {
+        "label_scheme": label_scheme,
+        "spatial_size": size,
+        "n4": bool(n4),
+        "upper_percentile": float(upper_percentile),
+    }
+    return compose
 
 
 def split_subjects(

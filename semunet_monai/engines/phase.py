@@ -56,6 +56,9 @@ class RunContext:
     resume: bool = False
     progress: bool = True
     optimizer_factory: Callable | None = None  # a bundle's optimizer node (callable mode)
+    loader_factory: Callable | None = None  # a bundle's train#dataloader node: called with (dataset, sampler=...)
+    handlers: tuple = ()  # a bundle's train#handlers: attached to every phase's trainer
+    val_handlers: tuple = ()  # a bundle's validate#handlers: attached to every phase's evaluator
 
 
 @dataclass
@@ -95,7 +98,11 @@ def build_phase(ctx: RunContext, phase: Phase, index: int) -> PhaseEngines | Non
     trainer = SemuNetTrainer(
         device=device,
         max_epochs=epochs,
-        train_data_loader=make_loader(ctx.data.train, t.batch_size, t.num_workers, sampler, device=device),
+        train_data_loader=(
+            make_loader(ctx.data.train, t.batch_size, t.num_workers, sampler, device=device)
+            if ctx.loader_factory is None
+            else ctx.loader_factory(ctx.data.train, sampler=sampler)
+        ),
         network=forward,
         optimizer=optimizer,
         loss_function=ctx.loss_fn,
@@ -176,11 +183,16 @@ def resume_phase(ctx: RunContext, engines: PhaseEngines) -> bool:
 
 
 def attach_handlers(ctx: RunContext, engines: PhaseEngines) -> None:
-    """Loss checks and averages on every rank; validation, the metrics table, checkpoints, TensorBoard and the
-    progress bar on rank 0."""
+    """Loss checks and averages, and the run's own handlers (a bundle's ``train#handlers`` and
+    ``validate#handlers``), on every rank; validation, the metrics table, checkpoints, TensorBoard and the progress
+    bar on rank 0."""
     trainer, evaluator, phase, t = engines.trainer, engines.evaluator, engines.phase, ctx.config.train
     StopOnNonFiniteLoss().attach(trainer)
     EpochLossAverager().attach(trainer)
+    for handler in ctx.handlers:
+        handler.attach(trainer)
+    for handler in ctx.val_handlers:
+        handler.attach(evaluator)
     if not is_main():
         return
     every = max(1, t.val_every)

@@ -20,13 +20,26 @@ from ..data.raw_dataset import RawSliceDataset, check_raw_items, is_raw
 from ..keys import Keys
 from .distributed import is_main, main_first
 
-__all__ = ["RunData", "resolve_device", "demo_shape", "demo_root", "ensure_demo_dataset", "prepare_data", "slice_axis"]
+__all__ = [
+    "RunData",
+    "resolve_device",
+    "demo_shape",
+    "demo_root",
+    "ensure_demo_dataset",
+    "split_items",
+    "check_data",
+    "make_dataset",
+    "run_data",
+    "prepare_data",
+    "slice_axis",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class RunData:
-    """The split datasets of a run and what describes them (``train_images``: the training scans' paths)."""
+    """The split datasets of a run and what describes them (``train_images``: the training scans' paths; ``items``:
+    each part's data items)."""
 
     def __init__(
         self,
@@ -36,9 +49,11 @@ class RunData:
         split: dict,
         scheme: Any,
         train_images: list[str] | None = None,
+        items: dict[str, list[dict]] | None = None,
     ) -> None:
         self.train, self.val, self.test, self.split, self.scheme = train, val, test, split, scheme
         self.train_images = list(train_images or [])
+        self.items = items or {}  # the data items of each part ("train", "val", "test"): the run's datalist
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,9 +123,9 @@ def _datalist_split(root: Path, modality: str) -> tuple[list[dict], dict[str, li
     return items, split
 
 
-def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split, scheme) -> RunData:
-    """A datalist of raw multi-coil k-space files (see :mod:`semunet_monai.data.raw_dataset`)."""
-    d = config.data
+def _check_raw_settings(config: ExperimentConfig, root: Path) -> None:
+    """A datalist of raw multi-coil k-space files (see :mod:`semunet_monai.data.raw_dataset`) needs multi-coil
+    physics and 2-D slices."""
     if config.sampling.geometry == "kykz":
         raise ValueError(
             f"{root}: raw k-space files hold 2-D slices; sampling.geometry 'kykz' needs image volumes (3-D raw k-space "
@@ -122,21 +137,44 @@ def _prepare_raw(config: ExperimentConfig, root: Path, items: list[dict], split,
             f"got {config.physics.mode!r}."
         )
 
-    def check() -> None:  # rank 0 reads the files; its error reaches every rank
-        errors = check_raw_items(items, scheme)
-        if errors:
-            raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
 
-    main_first(check)
-    sets, split = _split_sets(config, root, items, split, lambda part: RawSliceDataset(part, scheme, d.min_foreground))
-    logger.info("raw k-space data %s: train %s, val %s, test %s", root, split["train"], split["val"], split["test"])
-    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, [])
+def check_data(config: ExperimentConfig, items: list[dict], scheme: Any, source: str) -> None:
+    """Preflight-check ``items`` on rank 0 (its error reaches every rank): images and labels readable, matching and
+    labelled with the scheme's values; raw k-space files (with their settings) likewise."""
+    if is_raw(items):
+        _check_raw_settings(config, Path(source))
+
+        def check() -> None:
+            errors = check_raw_items(items, scheme)
+            if errors:
+                raise ValueError(errors[0] + (f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""))
+
+        main_first(check)
+        return
+    report = check_items(items, scheme, source=source) if is_main() else None
+    main_first(report.raise_if_errors if report is not None else lambda: None)
 
 
-def _split_sets(config: ExperimentConfig, root: Path, items: list[dict], split, make) -> tuple[dict, dict]:
-    """The split (``split``, a datalist's own, or drawn from the config) and ``make(items)`` of each of its
-    non-empty parts; refuses a split without training subjects or without validation and test subjects."""
+def split_items(config: ExperimentConfig) -> tuple[Path, dict[str, list[dict]], dict[str, list[str]]]:
+    """The run's data as item lists: ``(root, {"train", "val", "test"}: items, split: subject ids)``.
+
+    Generates the demo data when no dataset is given, discovers the items and checks them (:func:`check_data`). The
+    split is drawn by :func:`split_subjects` from the config, unless the dataset is a datalist JSON with a
+    ``validation`` section: then its ``training``/``validation``/``test`` sections are the split. Refuses a split
+    without training subjects or without validation and test subjects.
+    """
     d = config.data
+    if d.root is None:
+        main_first(lambda: ensure_demo_dataset(config))
+        root = demo_root(config)
+    else:
+        root = Path(d.root)
+    given = _datalist_split(root, d.modality) if d.layout in (None, "datalist") else None
+    items = given[0] if given else discover(root, modality=d.modality, layout=d.layout)
+    if is_raw(items):
+        _check_raw_settings(config, root)  # before the files are read
+    check_data(config, items, get_label_scheme(d.label_scheme), str(root))
+    split = given[1] if given else None
     if split is None:
         split = split_subjects([it[SUBJECT] for it in items], d.n_test, d.n_val, d.folds, d.fold, d.split_seed)
     if not split["val"]:
@@ -144,7 +182,7 @@ def _split_sets(config: ExperimentConfig, root: Path, items: list[dict], split, 
     parts = {name: [it for it in items if it[SUBJECT] in split[name]] for name in ("train", "val", "test")}
     if not parts["train"] or not (parts["val"] or parts["test"]):
         raise ValueError(f"{root}: the split needs training subjects and validation or test subjects, got {split}.")
-    return {name: make(part) for name, part in parts.items() if part}, split
+    return root, parts, split
 
 
 def slice_axis(config: ExperimentConfig) -> int:
@@ -170,43 +208,48 @@ def physics_transform(config: ExperimentConfig):
     )
 
 
-def prepare_data(config: ExperimentConfig) -> RunData:
-    """Discover (or generate the demo data), preflight-check, split by subject and cache the slices.
-
-    The split is drawn by :func:`split_subjects` from the config, unless the dataset is a datalist JSON with a
-    ``validation`` section: then its ``training``/``validation``/``test`` sections are the split.
-    """
+def make_dataset(config: ExperimentConfig, items: list[dict], transform=None):
+    """The slice dataset of ``items`` (checked already): raw k-space slices, or the volumes loaded through
+    ``transform`` (default :func:`volume_transforms` of ``config.data``), cached as ``data.cache`` says and cut into
+    the planes across :func:`slice_axis`, with ``config.physics`` simulated on each slice. None for no items."""
+    if not items:
+        return None
     d = config.data
-    if d.root is None:
-        main_first(lambda: ensure_demo_dataset(config))
-        root = demo_root(config)
-    else:
-        root = Path(d.root)
-    given = _datalist_split(root, d.modality) if d.layout in (None, "datalist") else None
-    items = given[0] if given else discover(root, modality=d.modality, layout=d.layout)
     scheme = get_label_scheme(d.label_scheme)
     if is_raw(items):
-        return _prepare_raw(config, root, items, given[1] if given else None, scheme)
-    report = check_items(items, scheme, source=str(root)) if is_main() else None
-    main_first(report.raise_if_errors if report is not None else lambda: None)
-    transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
-    kwargs = {"cache": d.cache, "cache_dir": d.cache_dir, "min_foreground": d.min_foreground}
-    kwargs["axis"] = slice_axis(config)
-    given_split = given[1] if given else None
-    sets, split = _split_sets(
-        config, root, items, given_split, lambda part: make_slice_dataset(part, transform, **kwargs)
+        return RawSliceDataset(items, scheme, d.min_foreground)
+    if transform is None:
+        transform = volume_transforms(scheme, d.spatial_size, n4=d.n4)
+    ds = make_slice_dataset(
+        items, transform, cache=d.cache, cache_dir=d.cache_dir, min_foreground=d.min_foreground, axis=slice_axis(config)
     )
+    ds.slice_transform = physics_transform(config)
+    return ds
+
+
+def run_data(config: ExperimentConfig, train, val, test, items: dict[str, list[dict]]) -> RunData:
+    """The :class:`RunData` of datasets made from ``items`` (``{"train", "val", "test"}``): validation falls back to
+    the test subjects when there are none."""
+    if train is None or (val is None and test is None):
+        raise ValueError("a run needs training slices and validation or test slices.")
+    split = {name: sorted({str(it[SUBJECT]) for it in items.get(name, [])}) for name in ("train", "val", "test")}
     logger.info(
-        "data %s: train %s (%d %s), val %s, test %s",
-        root,
+        "data: train %s (%d %s), val %s, test %s",
         split["train"],
-        len(sets["train"]),
+        len(train),
         "planes" if config.sampling.geometry == "kykz" else "slices",
         split["val"] or split["test"],
         split["test"] or "none",
     )
-    physics = physics_transform(config)
-    for ds in sets.values():
-        ds.slice_transform = physics
-    train_images = [str(it[Keys.IMAGE]) for it in items if it[SUBJECT] in split["train"]]
-    return RunData(sets["train"], sets.get("val", sets.get("test")), sets.get("test"), split, scheme, train_images)
+    train_images = [str(it[Keys.IMAGE]) for it in items["train"] if Keys.IMAGE in it]
+    scheme = get_label_scheme(config.data.label_scheme)
+    return RunData(train, val if val is not None else test, test, split, scheme, train_images, items)
+
+
+def prepare_data(config: ExperimentConfig) -> RunData:
+    """Discover (or generate the demo data), preflight-check, split by subject and cache the slices
+    (:func:`split_items`, then :func:`make_dataset` of each part)."""
+    root, parts, _ = split_items(config)
+    logger.info("data %s", root)
+    sets = {name: make_dataset(config, part) for name, part in parts.items()}
+    return run_data(config, sets["train"], sets["val"], sets["test"], parts)

@@ -8,6 +8,7 @@ SemuNet state dict), ``mask/`` (the fixed or learned boolean mask: npy, NIfTI, P
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -199,6 +200,11 @@ def train(
     model: SemuNet | None = None,
     optimizer_factory=None,
     loss_fn: JointLoss | None = None,
+    data: RunData | None = None,
+    loader_factory=None,
+    val_loader_factory=None,
+    handlers: list | None = None,
+    val_handlers: list | None = None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -214,6 +220,14 @@ def train(
             ``optimizer`` node in callable mode).
         loss_fn: the joint loss instead of one built from ``train.lam`` and ``train.seg_loss`` (a bundle's ``loss``
             node; its settings must be the config's, see :func:`semunet_monai.bundle.record_network`).
+        data: the run's datasets instead of those :func:`prepare_data` makes from ``config.data`` (a bundle's
+            ``train#dataset``, ``validate#dataset`` and ``test#dataset`` nodes).
+        loader_factory, val_loader_factory: called as ``loader_factory(dataset, sampler=...)`` for each phase's
+            training loader and ``val_loader_factory(dataset)`` for the validation loader, instead of
+            :func:`make_loader` (a bundle's ``train#dataloader`` and ``validate#dataloader`` nodes, ``DataLoader``
+            partials in callable mode).
+        handlers, val_handlers: Ignite or MONAI handlers (objects with ``attach(engine)``) attached to every phase's
+            trainer and evaluator (a bundle's ``train#handlers`` and ``validate#handlers``).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -241,11 +255,16 @@ def train(
     precision = resolve_precision(t.precision, device)
     logger.info("device %s, precision %s (train.precision: %s)", device, precision, t.precision)
     set_determinism(seed=t.seed)
-    data = prepare_data(config)  # may fail on bad data: nothing has been written to run_dir yet
+    if data is None:
+        data = prepare_data(config)  # may fail on bad data: nothing has been written to run_dir yet
 
     def start_run() -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(config, run_dir)
+        if data.items:  # the items of each part, as a datalist whose sections fix the split
+            sections = {"training": "train", "validation": "val", "test": "test"}
+            datalist = {name: data.items.get(part, []) for name, part in sections.items()}
+            atomic_write_text(run_dir / "datalist.json", json.dumps(datalist, indent=2, default=str))
 
     main_first(start_run)
     shape = tuple(data.train[0]["image"].shape[-2:])
@@ -275,11 +294,18 @@ def train(
         loss_fn,
         device,
         run_dir,
-        val_loader=make_loader(data.val, t.batch_size, t.num_workers, device=device),
+        val_loader=(
+            make_loader(data.val, t.batch_size, t.num_workers, device=device)
+            if val_loader_factory is None
+            else val_loader_factory(data.val)
+        ),
         writer=writer,
         resume=resume,
         progress=progress and is_main(),
         optimizer_factory=optimizer_factory,
+        loader_factory=loader_factory,
+        handlers=tuple(handlers or ()),
+        val_handlers=tuple(val_handlers or ()),
     )
     try:
         for index, phase in enumerate(phases):

@@ -13,19 +13,13 @@ def test_experiment_routes_flat_overrides():
         experiment("tiny", epoch=3)
 
 
-def test_experiment_from_given_items_writes_a_fixed_split_datalist(tmp_path):
-    import json
-
+def test_experiment_from_given_items_takes_class_indices_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     train = [{"image": f"/data/a/{i}/T1.nii.gz", "label": f"/data/a/{i}/seg.nii.gz"} for i in (1, 2)]
-    val = [{"image": "/data/b/scan3.nii.gz", "label": "/data/b/scan3_seg.nii.gz"}]
-    c = experiment("tiny", train_items=train, val_items=val, datalist_path=str(tmp_path / "dl.json"), max_epochs=3)
-    sections = json.loads((tmp_path / "dl.json").read_text())
-    assert c.data.root == str(tmp_path / "dl.json") and (c.train.epochs, c.train.finetune_epochs) == (2, 1)
-    assert [e["subject"] for e in sections["training"]] == ["1_T1", "2_T1"]  # same names made unique by folder
-    assert [e["subject"] for e in sections["validation"]] == ["scan3"]
+    c = experiment("tiny", train_items=train, max_epochs=3)
+    assert (c.train.epochs, c.train.finetune_epochs) == (2, 1)
     assert c.data.label_scheme == {i: i for i in range(8)}  # MONAI Label stores labels as class indices
-    with pytest.raises(ValueError, match="validation items"):
-        experiment("tiny", train_items=train, datalist_path=str(tmp_path / "x.json"))
+    assert c.data.root is None and not any(tmp_path.iterdir())  # parsing the config writes no datalist
 
 
 @pytest.mark.parametrize("total, split", [(1, (1, 0)), (2, (2, 0)), (4, (3, 1)), (80, (60, 20)), (10, (8, 2))])

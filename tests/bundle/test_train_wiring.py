@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -44,16 +45,48 @@ def bundle(tmp_path, demo_dir, monkeypatch):
     return root
 
 
+class EpochLog:
+    """A handler for ``train#handlers``/``validate#handlers``: records which engine finished which epoch."""
+
+    seen: list[tuple[str, int]] = []
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine) -> None:
+        EpochLog.seen.append((type(engine).__name__, int(engine.state.epoch)))
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_overrides_of_network_optimizer_and_epochs_change_the_run(bundle, demo_dir):
     widths = [8, 8, 16, 32, 64, 8]
-    overrides = {"network_def#recon#features": widths, "optimizer#lr": 0.005, "train#trainer#max_epochs": 1}
+    overrides = {
+        "network_def#recon#features": widths,
+        "optimizer#lr": 0.005,
+        "train#trainer#max_epochs": 2,
+        "train#dataloader#batch_size": 3,
+        "train#handlers": [{"_target_": f"{__name__}.EpochLog"}],
+        "validate#handlers": [{"_target_": f"{__name__}.EpochLog"}],
+    }
+    EpochLog.seen.clear()
     workflow = _workflow(bundle, dataset_dir=str(demo_dir), **overrides)  # the session's tiny demo data
     workflow.run()
     (run,) = (bundle / "runs").iterdir()
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["model"]["recon_features"] == widths and saved["model"]["seg_features"] != widths
-    assert saved["train"]["lr"] == 0.005 and (saved["train"]["epochs"], saved["train"]["finetune_epochs"]) == (1, 0)
+    assert saved["train"]["lr"] == 0.005 and (saved["train"]["epochs"], saved["train"]["finetune_epochs"]) == (1, 1)
+    # the handlers nodes are attached to both phases' trainers and evaluators: each trains and validates 1 epoch
+    assert sorted(EpochLog.seen) == [("SemuNetEvaluator", 1)] * 2 + [("SemuNetTrainer", 1)] * 2
+    # the loader node's batch size trains the run and is recorded (resume checks it)
+    sections = json.loads((run / "datalist.json").read_text())
+    slices = len(workflow.parser.get_parsed_content("train#dataset"))
+    trainer = load_checkpoint(run / "phases" / "0_joint" / "latest.pt")["trainer"]
+    assert saved["train"]["batch_size"] == 3 and trainer["epoch_length"] == -(-slices // 3)
+    assert {it["subject"] for it in sections["validation"]} and not (
+        {it["subject"] for it in sections["training"]} & {it["subject"] for it in sections["validation"]}
+    )
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
     assert state["model.recon.unet.conv_0.conv_0.conv.weight"].shape[0] == 8
     groups = load_checkpoint(run / "phases" / "0_joint" / "latest.pt")["optimizer"]["param_groups"]
@@ -132,3 +165,14 @@ def test_a_bad_network_node_setting_ends_in_one_line_naming_its_id(bundle, demo_
     out = capsys.readouterr()
     (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]
     assert message in error and "Traceback" not in out.out + out.err
+
+
+def test_handlers_nodes_take_checkpoint_loaders_and_attachable_handlers_only(tmp_path):
+    from monai.handlers import CheckpointLoader, StatsHandler
+
+    from semunet_monai.bundle import _split_handlers
+
+    loader, stats = CheckpointLoader(str(tmp_path / "model.pt"), {"model": torch.nn.Linear(1, 1)}), StatsHandler()
+    assert _split_handlers([stats, loader]) == ([loader], [stats])
+    with pytest.raises(ValueError, match=r"validate#handlers#1: expected an Ignite or MONAI handler .*got dict"):
+        _split_handlers([stats, {"_target_": "StatsHandler"}], "validate#handlers")
