@@ -102,6 +102,7 @@ def build_experiment(
             "lam",
             "threads",
             "precision",
+            "schedule",
         ),
         "sampling": ("rate", "mask_kind", "geometry", "acs", "init", "mask_lr"),
         "data": ("spatial_size", "modality", "label_scheme", "demo_subjects", "demo_generator", "demo_dir"),
@@ -295,11 +296,11 @@ def _split_epochs(total: int, config: ExperimentConfig) -> tuple[int, int]:
     """``(epochs, finetune_epochs)`` whose whole run (every phase of the method, a SegNet-only phase counting
     ``epochs + finetune_epochs``) lasts at most ``total`` epochs, in the config's proportion (at least 1 main
     epoch: a method whose shortest run is longer says so in a warning)."""
-    from .engines.methods import method_phases
+    from .engines.methods import config_phases
 
     if total < 1:
         raise ValueError(f"max_epochs (train#trainer#max_epochs) must be at least 1, got {total!r}.")
-    phases = method_phases(config.train.method)
+    phases = config_phases(config)
     length = lambda e, f: sum(p.num_epochs(e, f) for p in phases)  # noqa: E731
     e0, f0 = config.train.epochs, config.train.finetune_epochs
     scale = total / max(length(e0, f0), 1)

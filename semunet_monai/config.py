@@ -122,6 +122,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it); see semunet_monai.precision
     threads: int | None = None
+    # the phases trained, each a mapping of semunet_monai.engines.methods.Phase's fields; null: the method's own
+    schedule: list[dict] | None = None
 
 
 @dataclass

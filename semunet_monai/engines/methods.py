@@ -16,11 +16,25 @@ next phase starts from those weights; without validation subjects, on its last e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-__all__ = ["Phase", "Method", "METHODS", "get_method", "method_phases", "method_uses", "method_steps"]
+__all__ = [
+    "Phase",
+    "Method",
+    "METHODS",
+    "get_method",
+    "method_phases",
+    "method_uses",
+    "method_steps",
+    "phase_from_dict",
+    "schedule_phases",
+    "config_phases",
+]
 
 MODULES = ("sampler", "recon", "seg")
+LENGTHS = ("epochs", "finetune_epochs", "total")
+INPUTS = ("undersampled", "full")
 
 
 @dataclass(frozen=True)
@@ -201,3 +215,79 @@ def method_uses(method: str) -> set[str]:
 def method_steps(method: str, epochs: int, finetune_epochs: int, steps_per_epoch: int) -> dict[str, int]:
     """Optimisation steps each module of ``method`` receives (see :meth:`Method.steps`)."""
     return get_method(method).steps(epochs, finetune_epochs, steps_per_epoch)
+
+
+def phase_from_dict(values: Any, where: str = "train.schedule") -> Phase:
+    """A :class:`Phase` from a mapping of its fields (a config's ``train.schedule`` entry); errors name ``where``."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping of a phase's fields, got {values!r}.")
+    known = [f.name for f in fields(Phase)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown phase field(s) {unknown} (known: {known}).")
+    missing = [k for k in ("name", "length", "trainable", "recon_weight", "seg_weight") if k not in values]
+    if missing:
+        raise ValueError(f"{where}: missing phase field(s) {missing}.")
+    if values["length"] not in LENGTHS:
+        raise ValueError(f"{where}.length must be one of {LENGTHS}, got {values['length']!r}.")
+    if values.get("input", "undersampled") not in INPUTS:
+        raise ValueError(f"{where}.input must be one of {INPUTS}, got {values['input']!r}.")
+    trainable = values["trainable"]
+    if not isinstance(trainable, (list, tuple)) or not trainable or not set(trainable) <= set(MODULES):
+        raise ValueError(f"{where}.trainable must be a non-empty list of {MODULES}, got {trainable!r}.")
+    for key in ("recon_weight", "seg_weight"):
+        value = values[key]
+        if not (value == "lam" and key == "seg_weight") and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            allowed = "a non-negative number" + (" or 'lam'" if key == "seg_weight" else "")
+            raise ValueError(f"{where}.{key} must be {allowed}, got {value!r}.")
+    if not isinstance(values.get("freeze_mask", False), bool) or not isinstance(values["name"], str):
+        raise ValueError(f"{where}: 'name' must be a string and 'freeze_mask' true or false.")
+    return Phase(**{**values, "trainable": tuple(trainable)})
+
+
+def schedule_phases(method: Method, schedule: list[dict] | None, where: str = "train.schedule") -> tuple[Phase, ...]:
+    """The phases a run of ``method`` trains: ``schedule`` (a config's ``train.schedule``: a list of phase
+    mappings) or, when it is None, the method's own.
+
+    A schedule may reorder, add or drop phases, but only within the method's structure: it trains the modules the
+    method has, a learned mask only until a phase freezes it (and a learned-mask method freezes it in some phase, so
+    that the run ends with a fixed mask), a fully sampled input only for SegNet, and a segmentation term only where
+    there is a SegNet. Phase names are unique (they name the checkpoint folders). Raises ``ValueError`` naming the
+    entry."""
+    if schedule is None:
+        return method.phases
+    if not isinstance(schedule, (list, tuple)) or not schedule:
+        raise ValueError(f"{where} must be a non-empty list of phases (or null: the method's own), got {schedule!r}.")
+    phases = tuple(phase_from_dict(p, f"{where}[{i}]") for i, p in enumerate(schedule))
+    names = [p.name for p in phases]
+    if len(set(names)) != len(names) or any(not n or "/" in n for n in names):
+        raise ValueError(f"{where}: phase names must be unique, non-empty folder names, got {names}.")
+    frozen = False
+    for i, phase in enumerate(phases):
+        at = f"{where}[{i}] ({phase.name!r})"
+        extra = sorted(set(phase.trainable) - set(method.modules))
+        if extra:
+            raise ValueError(f"{at}: trains {extra}, which method {method.name!r} does not have {method.modules}.")
+        if phase.freeze_mask and method.mask != "learned":
+            raise ValueError(
+                f"{at}: freeze_mask applies to a learned mask; method {method.name!r} has a {method.mask} one."
+            )
+        frozen = frozen or phase.freeze_mask
+        if frozen and "sampler" in phase.trainable:
+            raise ValueError(f"{at}: trains the sampler after the learned mask was frozen.")
+        if phase.input == "full" and set(phase.trainable) != {"seg"}:
+            raise ValueError(f"{at}: a fully sampled input trains SegNet only, got trainable {list(phase.trainable)}.")
+        if phase.seg_weight != 0 and "seg" not in method.modules:
+            raise ValueError(f"{at}: a segmentation term needs a SegNet, which method {method.name!r} does not have.")
+    if method.mask == "learned" and not frozen:
+        raise ValueError(
+            f"{where}: method {method.name!r} learns its mask: one phase must freeze it (freeze_mask: true)."
+        )
+    return phases
+
+
+def config_phases(config: Any) -> tuple[Phase, ...]:
+    """The phases of an :class:`~semunet_monai.config.ExperimentConfig`: ``train.schedule`` or its method's own."""
+    return schedule_phases(get_method(config.train.method), config.train.schedule)

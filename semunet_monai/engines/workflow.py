@@ -29,7 +29,7 @@ from .checkpoint import all_finite, load_checkpoint, save_atomic
 from .distributed import barrier, is_main, main_first, rank, replicas_agree, world_size
 from .evaluation import evaluate, evaluate_folder, load_trained_model, make_loader, write_table
 from .handlers import NonFiniteLossError, save_json_atomic
-from .methods import get_method, method_phases
+from .methods import config_phases, get_method
 from .phase import RunContext, phase_dir, run_phase
 from .rundata import RunData, demo_root, ensure_demo_dataset, physics_transform, prepare_data, resolve_device
 
@@ -62,6 +62,7 @@ def check_settings(config: ExperimentConfig) -> None:
 
     s, m, p = config.sampling, config.model, config.physics
     method = get_method(config.train.method)
+    config_phases(config)  # train.schedule, checked against the method
     if p.mode not in PHYSICS_MODES:
         raise ValueError(f"physics.mode must be one of {PHYSICS_MODES}, got {p.mode!r}.")
     physics_transform(config)  # the simulation's own checks name each physics.* setting
@@ -160,7 +161,7 @@ def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:
             f"{path}: this run was trained with other settings ({'; '.join(changed)}); --resume may only change "
             f"train.epochs and train.finetune_epochs (to train longer). Use a new --out folder for other settings."
         )
-    phases = method_phases(config.train.method)
+    phases = config_phases(config)
     old_t, new_t = saved["train"], new["train"]
     # a phase has started when it trained (a 0-epoch phase, fine-tuning skipped, only froze the mask: rerun it)
     started = [(phase_dir(run_dir, i, p) / "latest.pt").is_file() for i, p in enumerate(phases)]
@@ -234,7 +235,7 @@ def train(
     """
     run_dir = Path(run_dir)
     t = config.train
-    phases = method_phases(t.method)
+    phases = config_phases(config)
 
     extend: set[int] = set()  # finished phases this resumed run trains further
 

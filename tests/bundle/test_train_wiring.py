@@ -176,3 +176,24 @@ def test_handlers_nodes_take_checkpoint_loaders_and_attachable_handlers_only(tmp
     assert _split_handlers([stats, loader]) == ([loader], [stats])
     with pytest.raises(ValueError, match=r"validate#handlers#1: expected an Ignite or MONAI handler .*got dict"):
         _split_handlers([stats, {"_target_": "StatsHandler"}], "validate#handlers")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_schedule_id_sets_the_phases_the_bundle_trains(bundle, demo_dir):
+    """The two-stage schedule as config data: semunet's own two phases (bundle/configs/methods/semunet.json), then a
+    SegNet-only phase added by overriding ``schedule``; the run trains and records the three phases."""
+    overlay = json.loads((bundle / "configs" / "methods" / "semunet.json").read_text())
+    segtune = {"name": "segtune", "length": "finetune_epochs", "trainable": ["seg"], "recon_weight": 0, "seg_weight": 1}
+    schedule = [*overlay["schedule"], segtune]
+    workflow = _workflow(bundle, dataset_dir=str(demo_dir), schedule=schedule, epochs=1, finetune_epochs=1)
+    workflow.run()
+    (run,) = (bundle / "runs").iterdir()
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["phase"] for r in rows] == ["joint", "finetune", "segtune"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["schedule"] == schedule
+    assert sorted(p.name for p in (run / "phases").iterdir()) == ["0_joint", "1_finetune", "2_segtune"]
+    # SegNet alone trained in the last phase: the ReconNet left it as the fine-tuning ended
+    finetuned = load_checkpoint(run / "phases" / "1_finetune" / "final.pt")["network"]
+    last = load_checkpoint(run / "phases" / "2_segtune" / "final.pt")["network"]
+    assert all(torch.equal(v, last[k]) for k, v in finetuned.items() if k.startswith("recon."))
+    assert any(not torch.equal(v, last[k]) for k, v in finetuned.items() if k.startswith("seg."))
