@@ -249,6 +249,37 @@ def record_loss(config: ExperimentConfig, loss) -> ExperimentConfig:
     return config_from_dict({"train": {"lam": loss.lam, "seg_loss": loss.seg_loss}}, config, source="loss")
 
 
+def _named_factory(node, node_id: str):
+    """A config node in callable mode (a partial), wrapped so that a bad argument (``TypeError``/``ValueError`` when
+    a phase calls it) ends in one line naming the node's id; None stays None."""
+    if node is None:
+        return None
+    if not callable(node):
+        raise ValueError(f'{node_id}: expected a node in callable mode ("_mode_": "callable"), got {node!r}.')
+    target = getattr(node, "func", None)
+    if isinstance(target, type):  # refuse unknown arguments now, before the run folder is written
+        import inspect
+
+        known = {
+            name
+            for cls in target.__mro__
+            if "__init__" in vars(cls) and cls is not object
+            for name, param in inspect.signature(vars(cls)["__init__"]).parameters.items()
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        }
+        unknown = sorted(set(getattr(node, "keywords", {})) - known)
+        if unknown:
+            raise ValueError(f"{node_id}: {target.__name__} takes no argument(s) {unknown}.")
+
+    def call(*args, **kwargs):
+        try:
+            return node(*args, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{node_id}: {err}") from err
+
+    return call
+
+
 def _split_handlers(handlers: list | None, node_id: str = "train#handlers") -> tuple[list, list]:
     """``(checkpoint loaders, other handlers)`` of ``train#handlers``; refuses an entry that no engine can attach."""
     from monai.handlers import CheckpointLoader
@@ -332,6 +363,8 @@ def train_bundle(
     dataloaders: dict | None = None,
     preprocessing=None,
     val_handlers: list | None = None,
+    trainer=None,
+    evaluator=None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and publish the result in ``models_dir``: ``model.pt`` (the SemuNet state
     dict, with the boolean mask as ``operator.mask``), ``experiment.json`` (the configuration inference rebuilds the
@@ -350,6 +383,11 @@ def train_bundle(
     make the loaders; the training loader's ``batch_size`` and ``num_workers``, and the settings of
     ``preprocessing`` (``train#preprocessing``, the volume transforms the datasets were made with) are recorded into
     the experiment. Without them the data come from ``config.data``, as with ``semunet-monai train``.
+    ``trainer`` and ``evaluator`` (``train#trainer``, ``validate#evaluator``: ``SemuNetTrainer`` and
+    ``SemuNetEvaluator`` nodes in callable mode) make each phase's engines; the phase sets their device, epochs,
+    loader, network, optimiser, loss and metric, and the node's other keyword arguments (``epoch_length``,
+    ``train_handlers``, ...) add to them. ``train#trainer#max_epochs`` is the whole run's budget (see
+    :func:`build_experiment`); each phase replaces it with its own epochs.
 
     Unless ``debug``, an expected failure (bad settings, data or checkpoint) ends the run in one ERROR line and
     ``SystemExit(1)`` (see :func:`semunet_monai.inference.one_line_errors`); train.json passes its ``debug`` id."""
@@ -361,6 +399,8 @@ def train_bundle(
         "dataloaders": dataloaders,
         "preprocessing": preprocessing,
         "val_handlers": val_handlers,
+        "trainer": trainer,
+        "evaluator": evaluator,
     }
     return one_line_errors(
         lambda: _train_bundle(config, run_dir, models_dir, resume, handlers, network, optimizer, loss, **nodes), debug
@@ -381,6 +421,8 @@ def _train_bundle(
     dataloaders=None,
     preprocessing=None,
     val_handlers=None,
+    trainer=None,
+    evaluator=None,
 ) -> dict:
     from .bundle_data import record_loader, record_preprocessing
     from .engines.distributed import is_main
@@ -421,10 +463,12 @@ def _train_bundle(
         optimizer_factory=optimizer,
         loss_fn=loss,
         data=data,
-        loader_factory=loaders.get("train"),
-        val_loader_factory=loaders.get("val"),
+        loader_factory=_named_factory(loaders.get("train"), "train#dataloader"),
+        val_loader_factory=_named_factory(loaders.get("val"), "validate#dataloader"),
         handlers=handlers,
         val_handlers=val_handlers,
+        trainer_factory=_named_factory(trainer, "train#trainer"),
+        evaluator_factory=_named_factory(evaluator, "validate#evaluator"),
     )
     if not is_main():
         return results  # rank 0 publishes the model

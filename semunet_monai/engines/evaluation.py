@@ -48,9 +48,12 @@ def make_evaluator(
     config: ExperimentConfig,
     scheme: Any,
     phase: Phase | None = None,
+    factory=None,
 ):
     """The evaluator of a run; with ``phase``, the one that validates that phase: its input (SegNet on fully
-    sampled images for a pre-training phase) and its checkpoint criterion (:meth:`Phase.key_metric`)."""
+    sampled images for a pre-training phase) and its checkpoint criterion (:meth:`Phase.key_metric`). ``factory``
+    (a bundle's ``validate#evaluator`` node in callable mode) is called instead of :class:`SemuNetEvaluator`, with
+    the same arguments."""
     has_seg = model.seg is not None
     key = (phase or get_method(config.train.method)).key_metric(config.train.key_metric)
     metric = VolumeMetrics(
@@ -65,7 +68,7 @@ def make_evaluator(
     except ValueError as err:  # e.g. a run trained in fp16 on a GPU, scored on a CPU
         precision = resolve_precision("auto", device)
         logger.warning("%s; evaluating in %s instead.", err, precision)
-    return SemuNetEvaluator(
+    return (factory or SemuNetEvaluator)(
         device=device,
         val_data_loader=loader,
         network=model,

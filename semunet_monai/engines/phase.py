@@ -57,6 +57,8 @@ class RunContext:
     progress: bool = True
     optimizer_factory: Callable | None = None  # a bundle's optimizer node (callable mode)
     loader_factory: Callable | None = None  # a bundle's train#dataloader node: called with (dataset, sampler=...)
+    trainer_factory: Callable | None = None  # a bundle's train#trainer node: called instead of SemuNetTrainer
+    evaluator_factory: Callable | None = None  # a bundle's validate#evaluator node: called instead of SemuNetEvaluator
     handlers: tuple = ()  # a bundle's train#handlers: attached to every phase's trainer
     val_handlers: tuple = ()  # a bundle's validate#handlers: attached to every phase's evaluator
 
@@ -95,7 +97,7 @@ def build_phase(ctx: RunContext, phase: Phase, index: int) -> PhaseEngines | Non
     if world_size() > 1:
         ids = [device.index] if device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(forward, device_ids=ids)
-    trainer = SemuNetTrainer(
+    trainer = (ctx.trainer_factory or SemuNetTrainer)(
         device=device,
         max_epochs=epochs,
         train_data_loader=(
@@ -110,7 +112,9 @@ def build_phase(ctx: RunContext, phase: Phase, index: int) -> PhaseEngines | Non
         precision=resolve_precision(t.precision, device),
         non_blocking=device.type == "cuda",  # pinned batches: the host-to-device copy does not block
     )
-    evaluator = make_evaluator(model, ctx.val_loader, device, ctx.config, ctx.data.scheme, phase)
+    evaluator = make_evaluator(
+        model, ctx.val_loader, device, ctx.config, ctx.data.scheme, phase, factory=ctx.evaluator_factory
+    )
     folder = phase_dir(ctx.run_dir, index, phase)
 
     def meta() -> dict:

@@ -206,6 +206,8 @@ def train(
     val_loader_factory=None,
     handlers: list | None = None,
     val_handlers: list | None = None,
+    trainer_factory=None,
+    evaluator_factory=None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -229,6 +231,9 @@ def train(
             partials in callable mode).
         handlers, val_handlers: Ignite or MONAI handlers (objects with ``attach(engine)``) attached to every phase's
             trainer and evaluator (a bundle's ``train#handlers`` and ``validate#handlers``).
+        trainer_factory, evaluator_factory: called with each phase's arguments instead of ``SemuNetTrainer`` and
+            ``SemuNetEvaluator`` (a bundle's ``train#trainer`` and ``validate#evaluator`` nodes in callable mode:
+            their own keyword arguments, such as ``epoch_length``, add to the phase's).
 
     Returns:
         the test metrics (``{"mean": {...}, "per_subject": {...}}``).
@@ -305,6 +310,8 @@ def train(
         progress=progress and is_main(),
         optimizer_factory=optimizer_factory,
         loader_factory=loader_factory,
+        trainer_factory=trainer_factory,
+        evaluator_factory=evaluator_factory,
         handlers=tuple(handlers or ()),
         val_handlers=tuple(val_handlers or ()),
     )

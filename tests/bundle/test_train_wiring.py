@@ -185,15 +185,38 @@ def test_the_schedule_id_sets_the_phases_the_bundle_trains(bundle, demo_dir):
     overlay = json.loads((bundle / "configs" / "methods" / "semunet.json").read_text())
     segtune = {"name": "segtune", "length": "finetune_epochs", "trainable": ["seg"], "recon_weight": 0, "seg_weight": 1}
     schedule = [*overlay["schedule"], segtune]
-    workflow = _workflow(bundle, dataset_dir=str(demo_dir), schedule=schedule, epochs=1, finetune_epochs=1)
+    workflow = _workflow(
+        bundle,
+        dataset_dir=str(demo_dir),
+        schedule=schedule,
+        epochs=1,
+        finetune_epochs=1,
+        **{"train#trainer#epoch_length": 2},
+    )
     workflow.run()
     (run,) = (bundle / "runs").iterdir()
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["phase"] for r in rows] == ["joint", "finetune", "segtune"]
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["schedule"] == schedule
     assert sorted(p.name for p in (run / "phases").iterdir()) == ["0_joint", "1_finetune", "2_segtune"]
+    # the train#trainer node's own argument reaches every phase's trainer: 2 iterations an epoch
+    for phase in ("0_joint", "1_finetune", "2_segtune"):
+        assert load_checkpoint(run / "phases" / phase / "latest.pt")["trainer"]["epoch_length"] == 2
     # SegNet alone trained in the last phase: the ReconNet left it as the fine-tuning ended
     finetuned = load_checkpoint(run / "phases" / "1_finetune" / "final.pt")["network"]
     last = load_checkpoint(run / "phases" / "2_segtune" / "final.pt")["network"]
     assert all(torch.equal(v, last[k]) for k, v in finetuned.items() if k.startswith("recon."))
     assert any(not torch.equal(v, last[k]) for k, v in finetuned.items() if k.startswith("seg."))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_bad_trainer_or_evaluator_argument_ends_in_one_line_naming_the_node(bundle, demo_dir, capsys):
+    for node in ("train#trainer", "validate#evaluator"):
+        workflow = _workflow(bundle, dataset_dir=str(demo_dir), **{f"{node}#bogus": 1})
+        with pytest.raises(SystemExit) as stop:
+            workflow.run()
+        assert stop.value.code == 1
+        out = capsys.readouterr()
+        (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]
+        assert f"ERROR - {node}: " in error and "bogus" in error
+    assert not (bundle / "models" / "model.pt").exists()

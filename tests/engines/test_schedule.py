@@ -92,7 +92,6 @@ def test_a_schedule_outside_the_methods_structure_is_refused_naming_the_entry(me
 
 
 def test_the_cli_refuses_a_bad_schedule_in_one_line(tmp_path):
-    import os
     import subprocess
     import sys
 
