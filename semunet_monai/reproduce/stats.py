@@ -78,7 +78,8 @@ def spread(values: Iterable[float | None]) -> dict:
 
 def add_tuned_cells(cells: Iterable[Mapping]) -> list[Mapping]:
     """``cells`` plus one :data:`~.grid.TUNED` cell per rate, fold and seed: a copy of the centre-share sweep cell
-    (:data:`~.grid.SWEEP_ROWS`) of that run with the best PSNR on the validation subjects, its choice in ``chosen``.
+    (:data:`~.grid.SWEEP_ROWS`) of that run with the best PSNR on the validation subjects, its choice in ``chosen``
+    and the number of shares it chose from in ``candidates`` (fewer where a run's sweep is incomplete).
 
     The choice uses the validation subjects only, run by run, so the tuned mask's test scores are as unbiased as any
     other row's. Runs whose sweep cells lack validation scores get no tuned cell.
@@ -93,7 +94,7 @@ def add_tuned_cells(cells: Iterable[Mapping]) -> list[Mapping]:
         scored = [(v, c) for c in group if (v := _value((c.get("val") or {}).get("psnr"))) is not None]
         if scored:
             best = max(scored, key=lambda vc: vc[0])[1]
-            tuned.append({**best, "row": TUNED, "chosen": best["row"]})
+            tuned.append({**best, "row": TUNED, "chosen": best["row"], "candidates": len(scored)})
     return cells + tuned
 
 

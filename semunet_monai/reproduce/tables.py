@@ -209,6 +209,17 @@ def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
             )
     if not rows:
         return "The centre-share sweep was not run in this grid (no tuned fixed mask)."
+    notes = []
+    for rate in rates:
+        mine = [c for c in tuned if rate_tag(c["rate"]) == rate_tag(rate)]
+        full = max((c.get("candidates", 0) for c in mine), default=0)
+        partial = [c for c in mine if c.get("candidates", full) < full]
+        if partial:
+            notes.append(
+                f"At {rate_label(rate)}, {len(partial)} of the {len(mine)} runs had fewer than the {full} shares of "
+                "the full sweep (the missing ones were not trained for their seed), so their choice is among those "
+                "shares only; with one share it is that share by construction."
+            )
     header = ["α", "Centre share", "Validation PSNR (dB)", "Test PSNR (dB)", "Test Dice, 7 classes (%)"]
     header += ["Test Dice, CSF/GM/WM (%)", "Chosen by the tuned row (runs)"]
     intro = (
@@ -216,7 +227,7 @@ def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
         f"(column '{TUNED_COLUMN}') takes, per rate, fold and seed, the share with the best PSNR on the validation "
         "subjects; its test scores are that share's, so the choice never sees the test subjects."
     )
-    return intro + "\n\n" + md_table(header, rows)
+    return intro + "\n\n" + md_table(header, rows) + "".join("\n\n" + n for n in notes)
 
 
 def _comparison_table(comps: list[Mapping], metrics: Sequence[str]) -> str:

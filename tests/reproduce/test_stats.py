@@ -270,6 +270,13 @@ def test_add_tuned_cells_picks_the_best_validation_psnr_per_rate_fold_and_seed()
         (0.1, 1, 0): "baseline_c75",
         (0.05, 0, 0): "baseline_c90",
     }
+    # how many shares each run chose from: seed 1 and fold 1 ran two of the three
+    assert {(c["rate"], c["fold"], c["seed"]): c["candidates"] for c in tuned} == {
+        (0.1, 0, 0): 3,
+        (0.1, 0, 1): 2,
+        (0.1, 1, 0): 2,
+        (0.05, 0, 0): 2,
+    }
     # a tuned cell carries the chosen cell's test scores
     c50 = next(c for c in cells if c["row"] == "baseline_c50" and c["seed"] == 0 and c["fold"] == 0)
     t = next(c for c in tuned if c["seed"] == 0 and c["fold"] == 0 and c["rate"] == 0.1)
