@@ -280,14 +280,19 @@ def _named_factory(node, node_id: str):
     return call
 
 
-def _split_handlers(handlers: list | None, node_id: str = "train#handlers") -> tuple[list, list]:
-    """``(checkpoint loaders, other handlers)`` of ``train#handlers``; refuses an entry that no engine can attach."""
+def _split_handlers(handlers: list | None, node_id: str = "train#handlers") -> tuple[list, list, list]:
+    """``(checkpoint loaders, phase handlers, other handlers)`` of a handlers node; refuses an entry that no engine
+    can attach."""
     from monai.handlers import CheckpointLoader
 
-    loaders, others = [], []
+    from .engines.phase_handlers import PhaseHandler
+
+    loaders, phase, others = [], [], []
     for n, handler in enumerate(handlers or []):
         if isinstance(handler, CheckpointLoader):
             loaders.append(handler)
+        elif isinstance(handler, PhaseHandler):
+            phase.append(handler)
         elif callable(getattr(handler, "attach", None)):
             others.append(handler)
         else:
@@ -295,7 +300,7 @@ def _split_handlers(handlers: list | None, node_id: str = "train#handlers") -> t
                 f"{node_id}#{n}: expected an Ignite or MONAI handler (an object with attach(engine)), got "
                 f"{type(handler).__name__}."
             )
-    return loaders, others
+    return loaders, phase, others
 
 
 def _warm_start(loaders: list, network: TrainingNetwork | None) -> None:
@@ -429,10 +434,17 @@ def _train_bundle(
     from .engines.rundata import run_data
     from .engines.workflow import train
 
-    warm, handlers = _split_handlers(handlers)
-    refused, val_handlers = _split_handlers(val_handlers, "validate#handlers")
-    if refused:
-        raise ValueError("validate#handlers: a CheckpointLoader warm-starts the network from train#handlers.")
+    warm, phase_handlers, handlers = _split_handlers(handlers)
+    if phase_handlers:  # the list names the phase handlers: it is the whole set (else the defaults)
+        from .engines.phase_handlers import check_phase_handlers
+
+        check_phase_handlers(phase_handlers)
+    refused, refused_phase, val_handlers = _split_handlers(val_handlers, "validate#handlers")
+    if refused or refused_phase:
+        raise ValueError(
+            "validate#handlers: CheckpointLoaders and phase handlers (semunet_monai.engines.phase_handlers) go in "
+            "train#handlers."
+        )
     _warm_start(warm, network)  # the loaders write into network.model, the model train() then trains
     model = network.model if network is not None else None
     if model is not None:
@@ -467,6 +479,7 @@ def _train_bundle(
         val_loader_factory=_named_factory(loaders.get("val"), "validate#dataloader"),
         handlers=handlers,
         val_handlers=val_handlers,
+        phase_handlers=phase_handlers,
         trainer_factory=_named_factory(trainer, "train#trainer"),
         evaluator_factory=_named_factory(evaluator, "validate#evaluator"),
     )

@@ -9,16 +9,13 @@ validation score and ``meta``: epoch, metric). Both are written by Ignite's ``Ch
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Events
 from ignite.handlers import Checkpoint
-from monai.handlers import TensorBoardStatsHandler, ValidationHandler
 from torch.utils.data.distributed import DistributedSampler
 
 from ..config import ExperimentConfig
@@ -26,13 +23,12 @@ from ..losses import JointLoss
 from ..networks.semunet import SemuNet
 from ..precision import resolve_precision
 from .builders import build_optimizer, set_trainable
-from .checkpoint import CheckpointError, ReplacingDiskSaver, RngState, StateRecord, all_finite, load_checkpoint
-from .distributed import is_main, rank, world_size
+from .checkpoint import CheckpointError, ReplacingDiskSaver, RngState, StateRecord, load_checkpoint
+from .distributed import rank, world_size
 from .evaluation import make_evaluator, make_loader
-from .handlers import EpochLossAverager, MetricsTable, NonFiniteLossError, StopOnNonFiniteLoss, TensorBoardImages
 from .methods import Phase
 from .rundata import RunData
-from .trainer import LOSS, PhaseForward, SemuNetTrainer
+from .trainer import PhaseForward, SemuNetTrainer
 
 __all__ = ["RunContext", "PhaseEngines", "phase_dir", "build_phase", "resume_phase", "attach_handlers", "run_phase"]
 
@@ -59,6 +55,7 @@ class RunContext:
     loader_factory: Callable | None = None  # a bundle's train#dataloader node: called with (dataset, sampler=...)
     trainer_factory: Callable | None = None  # a bundle's train#trainer node: called instead of SemuNetTrainer
     evaluator_factory: Callable | None = None  # a bundle's validate#evaluator node: called instead of SemuNetEvaluator
+    phase_handlers: tuple = ()  # phase_handlers.PhaseHandler objects (a bundle's train#handlers); () the defaults
     handlers: tuple = ()  # a bundle's train#handlers: attached to every phase's trainer
     val_handlers: tuple = ()  # a bundle's validate#handlers: attached to every phase's evaluator
 
@@ -187,56 +184,17 @@ def resume_phase(ctx: RunContext, engines: PhaseEngines) -> bool:
 
 
 def attach_handlers(ctx: RunContext, engines: PhaseEngines) -> None:
-    """Loss checks and averages, and the run's own handlers (a bundle's ``train#handlers`` and
-    ``validate#handlers``), on every rank; validation, the metrics table, checkpoints, TensorBoard and the progress
-    bar on rank 0."""
-    trainer, evaluator, phase, t = engines.trainer, engines.evaluator, engines.phase, ctx.config.train
-    StopOnNonFiniteLoss().attach(trainer)
-    EpochLossAverager().attach(trainer)
+    """The run's phase handlers (:mod:`.phase_handlers`: loss checks, validation, the metrics table, the best and
+    latest checkpoints, TensorBoard and the progress bar; ``ctx.phase_handlers``, else the default ones), then its
+    plain handlers (a bundle's ``train#handlers`` and ``validate#handlers``) on the trainer and the evaluator."""
+    from .phase_handlers import attach_phase_handlers, check_phase_handlers, default_phase_handlers
+
+    handlers = check_phase_handlers(list(ctx.phase_handlers) or default_phase_handlers())
+    attach_phase_handlers(handlers, ctx, engines)
     for handler in ctx.handlers:
-        handler.attach(trainer)
+        handler.attach(engines.trainer)
     for handler in ctx.val_handlers:
-        handler.attach(evaluator)
-    if not is_main():
-        return
-    every = max(1, t.val_every)
-    ValidationHandler(interval=every, validator=evaluator, epoch_level=True).attach(trainer)
-
-    @trainer.on(Events.COMPLETED)
-    def _validate_last(engine) -> None:
-        if engine.state.epoch % every:
-            evaluator.run(engine.state.epoch)
-
-    MetricsTable(ctx.run_dir, phase.name, trainer, ctx.model, ctx.writer).attach(evaluator)
-
-    def keep_best(engine, _event) -> bool:  # only with validation subjects, finite scores and finite weights
-        return bool(ctx.data.split["val"]) and math.isfinite(_key(engine)) and all_finite(ctx.model)
-
-    evaluator.add_event_handler(Events.EPOCH_COMPLETED(event_filter=keep_best), engines.best)
-
-    @trainer.on(Events.EPOCH_COMPLETED)
-    def _refuse_non_finite(engine) -> None:
-        if not all_finite(ctx.model):
-            raise NonFiniteLossError(
-                f"non-finite weights at epoch {engine.state.epoch}: {engines.folder / LATEST} was not written."
-            )
-
-    latest = Checkpoint(
-        engines.to_save, ReplacingDiskSaver(engines.folder, keep_previous=True), filename_pattern=LATEST
-    )
-    trainer.add_event_handler(Events.EPOCH_COMPLETED, latest)
-    TensorBoardStatsHandler(
-        ctx.writer,
-        tag_name=f"{phase.name}/loss",
-        output_transform=lambda o: o[LOSS],
-        iteration_log=True,
-        epoch_log=False,
-    ).attach(trainer)
-    TensorBoardImages(ctx.writer, trainer, ctx.model, tag=f"{phase.name}/val").attach(evaluator)
-    if ctx.progress:
-        from ignite.handlers import ProgressBar
-
-        ProgressBar(desc=phase.name).attach(trainer, output_transform=lambda o: {"loss": o[LOSS]})
+        handler.attach(engines.evaluator)
 
 
 def run_phase(ctx: RunContext, phase: Phase, index: int) -> None:

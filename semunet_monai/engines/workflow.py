@@ -208,6 +208,7 @@ def train(
     val_handlers: list | None = None,
     trainer_factory=None,
     evaluator_factory=None,
+    phase_handlers: list | None = None,
 ) -> dict:
     """Train ``config.train.method`` into ``run_dir`` and evaluate it on the test subjects.
 
@@ -231,6 +232,8 @@ def train(
             partials in callable mode).
         handlers, val_handlers: Ignite or MONAI handlers (objects with ``attach(engine)``) attached to every phase's
             trainer and evaluator (a bundle's ``train#handlers`` and ``validate#handlers``).
+        phase_handlers: the handlers bound to every phase (:mod:`.phase_handlers`: validation, metrics table,
+            checkpoints, TensorBoard, ...; a bundle's ``train#handlers``); None or empty: the default ones.
         trainer_factory, evaluator_factory: called with each phase's arguments instead of ``SemuNetTrainer`` and
             ``SemuNetEvaluator`` (a bundle's ``train#trainer`` and ``validate#evaluator`` nodes in callable mode:
             their own keyword arguments, such as ``epoch_length``, add to the phase's).
@@ -314,6 +317,7 @@ def train(
         evaluator_factory=evaluator_factory,
         handlers=tuple(handlers or ()),
         val_handlers=tuple(val_handlers or ()),
+        phase_handlers=tuple(phase_handlers or ()),
     )
     try:
         for index, phase in enumerate(phases):

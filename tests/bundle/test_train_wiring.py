@@ -167,15 +167,28 @@ def test_a_bad_network_node_setting_ends_in_one_line_naming_its_id(bundle, demo_
     assert message in error and "Traceback" not in out.out + out.err
 
 
-def test_handlers_nodes_take_checkpoint_loaders_and_attachable_handlers_only(tmp_path):
+def test_handlers_nodes_take_checkpoint_loaders_phase_handlers_and_attachable_handlers_only(tmp_path):
     from monai.handlers import CheckpointLoader, StatsHandler
 
     from semunet_monai.bundle import _split_handlers
+    from semunet_monai.engines import phase_handlers as ph
 
     loader, stats = CheckpointLoader(str(tmp_path / "model.pt"), {"model": torch.nn.Linear(1, 1)}), StatsHandler()
-    assert _split_handlers([stats, loader]) == ([loader], [stats])
+    checks, latest = ph.LossChecks(), ph.LatestCheckpoint()
+    assert _split_handlers([stats, latest, loader, checks]) == ([loader], [latest, checks], [stats])
     with pytest.raises(ValueError, match=r"validate#handlers#1: expected an Ignite or MONAI handler .*got dict"):
         _split_handlers([stats, {"_target_": "StatsHandler"}], "validate#handlers")
+    # the phase handlers attach in their fixed order; the required ones cannot be left out
+    ordered = ph.check_phase_handlers([latest, ph.Validation(), checks])
+    assert [type(h) for h in ordered] == [ph.LossChecks, ph.Validation, ph.LatestCheckpoint]
+    with pytest.raises(ValueError, match="the run needs semunet_monai.engines.phase_handlers.LatestCheckpoint"):
+        ph.check_phase_handlers([checks, ph.Validation()])
+    with pytest.raises(ValueError, match="Validation is listed more than once"):
+        ph.check_phase_handlers([checks, latest, ph.Validation(), ph.Validation(2)])
+    with pytest.raises(ValueError, match="'interval' must be a positive integer"):
+        ph.Validation(0)
+    defaults = json.loads((REPO / "bundle" / "configs" / "train.json").read_text())["train"]["handlers"]
+    assert [h["_target_"].rsplit(".", 1)[1] for h in defaults] == [cls.__name__ for cls in ph.DEFAULT]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -210,13 +223,19 @@ def test_the_schedule_id_sets_the_phases_the_bundle_trains(bundle, demo_dir):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_a_bad_trainer_or_evaluator_argument_ends_in_one_line_naming_the_node(bundle, demo_dir, capsys):
-    for node in ("train#trainer", "validate#evaluator"):
-        workflow = _workflow(bundle, dataset_dir=str(demo_dir), **{f"{node}#bogus": 1})
+def test_a_bad_trainer_evaluator_or_handlers_node_ends_in_one_line_naming_it(bundle, demo_dir, capsys):
+    handlers = json.loads((bundle / "configs" / "train.json").read_text())["train"]["handlers"]
+    without_latest = [h for h in handlers if not h["_target_"].endswith("LatestCheckpoint")]
+    for node, override in (
+        ("train#trainer", {"train#trainer#bogus": 1}),
+        ("validate#evaluator", {"validate#evaluator#bogus": 1}),
+        ("train#handlers", {"train#handlers": without_latest}),
+    ):
+        workflow = _workflow(bundle, dataset_dir=str(demo_dir), **override)
         with pytest.raises(SystemExit) as stop:
             workflow.run()
         assert stop.value.code == 1
         out = capsys.readouterr()
         (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]
-        assert f"ERROR - {node}: " in error and "bogus" in error
+        assert f"ERROR - {node}: " in error and ("bogus" in error or "LatestCheckpoint" in error)
     assert not (bundle / "models" / "model.pt").exists()
