@@ -472,7 +472,7 @@ def _train_bundle(
         run_dir,
         resume=resume,
         model=model,
-        optimizer_factory=optimizer,
+        optimizer_factory=_named_factory(optimizer, "optimizer"),
         loss_fn=loss,
         data=data,
         loader_factory=_named_factory(loaders.get("train"), "train#dataloader"),

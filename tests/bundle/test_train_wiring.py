@@ -230,6 +230,7 @@ def test_a_bad_trainer_evaluator_or_handlers_node_ends_in_one_line_naming_it(bun
         ("train#trainer", {"train#trainer#bogus": 1}),
         ("validate#evaluator", {"validate#evaluator#bogus": 1}),
         ("train#handlers", {"train#handlers": without_latest}),
+        ("optimizer", {"optimizer#lrr": 0.1}),
     ):
         workflow = _workflow(bundle, dataset_dir=str(demo_dir), **override)
         with pytest.raises(SystemExit) as stop:
@@ -237,5 +238,5 @@ def test_a_bad_trainer_evaluator_or_handlers_node_ends_in_one_line_naming_it(bun
         assert stop.value.code == 1
         out = capsys.readouterr()
         (error,) = [line for line in (out.out + out.err).splitlines() if " - ERROR - " in line]
-        assert f"ERROR - {node}: " in error and ("bogus" in error or "LatestCheckpoint" in error)
+        assert f"ERROR - {node}: " in error and any(w in error for w in ("bogus", "LatestCheckpoint", "'lrr'"))
     assert not (bundle / "models" / "model.pt").exists()
