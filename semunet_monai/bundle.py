@@ -434,11 +434,7 @@ def _train_bundle(
     from .engines.rundata import run_data
     from .engines.workflow import train
 
-    warm, phase_handlers, handlers = _split_handlers(handlers)
-    if phase_handlers:  # the list names the phase handlers: it is the whole set (else the defaults)
-        from .engines.phase_handlers import check_phase_handlers
-
-        check_phase_handlers(phase_handlers)
+    warm, phase_handlers, handlers = _split_handlers(handlers)  # train() checks the phase handlers
     refused, refused_phase, val_handlers = _split_handlers(val_handlers, "validate#handlers")
     if refused or refused_phase:
         raise ValueError(

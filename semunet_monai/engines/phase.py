@@ -55,7 +55,7 @@ class RunContext:
     loader_factory: Callable | None = None  # a bundle's train#dataloader node: called with (dataset, sampler=...)
     trainer_factory: Callable | None = None  # a bundle's train#trainer node: called instead of SemuNetTrainer
     evaluator_factory: Callable | None = None  # a bundle's validate#evaluator node: called instead of SemuNetEvaluator
-    phase_handlers: tuple = ()  # phase_handlers.PhaseHandler objects (a bundle's train#handlers); () the defaults
+    phase_handlers: tuple = ()  # phase_handlers.PhaseHandler objects in attach order; () the defaults
     handlers: tuple = ()  # a bundle's train#handlers: attached to every phase's trainer
     val_handlers: tuple = ()  # a bundle's validate#handlers: attached to every phase's evaluator
 
@@ -187,10 +187,9 @@ def attach_handlers(ctx: RunContext, engines: PhaseEngines) -> None:
     """The run's phase handlers (:mod:`.phase_handlers`: loss checks, validation, the metrics table, the best and
     latest checkpoints, TensorBoard and the progress bar; ``ctx.phase_handlers``, else the default ones), then its
     plain handlers (a bundle's ``train#handlers`` and ``validate#handlers``) on the trainer and the evaluator."""
-    from .phase_handlers import attach_phase_handlers, check_phase_handlers, default_phase_handlers
+    from .phase_handlers import attach_phase_handlers, default_phase_handlers
 
-    handlers = check_phase_handlers(list(ctx.phase_handlers) or default_phase_handlers())
-    attach_phase_handlers(handlers, ctx, engines)
+    attach_phase_handlers(list(ctx.phase_handlers) or default_phase_handlers(), ctx, engines)
     for handler in ctx.handlers:
         handler.attach(engines.trainer)
     for handler in ctx.val_handlers:

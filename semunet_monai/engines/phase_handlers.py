@@ -12,6 +12,7 @@ on a non-finite loss).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ignite.engine import Events
@@ -40,15 +41,16 @@ __all__ = [
 ]
 
 
-class PhaseHandler:
+class PhaseHandler(ABC):
     """A handler bound to each phase: ``attach_phase(ctx, engines)`` (a :class:`~.phase.RunContext` and the
     phase's :class:`~.phase.PhaseEngines`); ``order`` fixes when it is attached; ``main_only``: on rank 0 only."""
 
     order = 0
     main_only = True
 
+    @abstractmethod
     def attach_phase(self, ctx: Any, engines: Any) -> None:
-        raise NotImplementedError
+        """Attach this handler's parts to the phase's trainer and evaluator."""
 
 
 class LossChecks(PhaseHandler):

@@ -171,8 +171,6 @@ def split_items(config: ExperimentConfig) -> tuple[Path, dict[str, list[dict]], 
         root = Path(d.root)
     given = _datalist_split(root, d.modality) if d.layout in (None, "datalist") else None
     items = given[0] if given else discover(root, modality=d.modality, layout=d.layout)
-    if is_raw(items):
-        _check_raw_settings(config, root)  # before the files are read
     check_data(config, items, get_label_scheme(d.label_scheme), str(root))
     split = given[1] if given else None
     if split is None:

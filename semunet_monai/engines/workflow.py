@@ -233,7 +233,8 @@ def train(
         handlers, val_handlers: Ignite or MONAI handlers (objects with ``attach(engine)``) attached to every phase's
             trainer and evaluator (a bundle's ``train#handlers`` and ``validate#handlers``).
         phase_handlers: the handlers bound to every phase (:mod:`.phase_handlers`: validation, metrics table,
-            checkpoints, TensorBoard, ...; a bundle's ``train#handlers``); None or empty: the default ones.
+            checkpoints, TensorBoard, ...; a bundle's ``train#handlers``), checked here; None or empty: the
+            default ones.
         trainer_factory, evaluator_factory: called with each phase's arguments instead of ``SemuNetTrainer`` and
             ``SemuNetEvaluator`` (a bundle's ``train#trainer`` and ``validate#evaluator`` nodes in callable mode:
             their own keyword arguments, such as ``epoch_length``, add to the phase's).
@@ -257,6 +258,10 @@ def train(
             extend.update(_resume_plan(config, run_dir))  # a refused change stops here, before any work
 
     check_settings(config)
+    from .phase_handlers import check_phase_handlers, default_phase_handlers
+
+    # a list that names phase handlers is the whole set (checked before anything is written); none: the defaults
+    phase_handlers = check_phase_handlers(list(phase_handlers or ()) or default_phase_handlers())
     main_first(check_run_dir)  # rank 0 checks; its errors reach every rank
     if t.threads:
         torch.set_num_threads(int(t.threads))
@@ -317,7 +322,7 @@ def train(
         evaluator_factory=evaluator_factory,
         handlers=tuple(handlers or ()),
         val_handlers=tuple(val_handlers or ()),
-        phase_handlers=tuple(phase_handlers or ()),
+        phase_handlers=tuple(phase_handlers),
     )
     try:
         for index, phase in enumerate(phases):
