@@ -496,6 +496,12 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--finetune-epochs", "--finetune_epochs", type=int, help="epochs of the fine-tuning phases of every cell"
     )
+    p.add_argument(
+        "--tune-every-seed",
+        action="store_true",
+        help="train every share of the centre-share sweep at every seed (default: tune the share at seed 0, per "
+        "rate and fold, and train only the chosen share at the other seeds)",
+    )
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -520,6 +526,7 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             precision=args.precision,
             progress=not args.no_progress,
             folds=args.folds,
+            tune_every_seed=args.tune_every_seed,
         )
     )
 

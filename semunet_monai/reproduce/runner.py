@@ -37,6 +37,7 @@ from ..grid_rows import ROWS
 from ..precision import resolve_precision
 from .grid import GRID_BUDGET, Cell, make_cells
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
+from .tuning import untrained_sweep_cells
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
 
@@ -149,6 +150,24 @@ def _cells_on_disk(out: Path) -> dict[Cell, dict]:
     return found
 
 
+def _left_out(
+    cell: Cell, cells: list[Cell], records: dict, out: Path, skipped: dict[Cell, str], tune_every_seed: bool
+) -> bool:
+    """Whether the sweep's tuning protocol leaves ``cell`` out, now that more seed-0 cells may have finished (in
+    this invocation or in another one writing to ``out``); a left-out cell is added to ``skipped``."""
+    if tune_every_seed or not cell.spec.sweep or cell.seed == 0:
+        return False
+    on_disk = {**_cells_on_disk(out), **records}
+    left = untrained_sweep_cells(list(dict.fromkeys(cells + list(on_disk))), on_disk)
+    if cell not in left:
+        return False
+    skipped[cell] = left[cell]
+    logger.info(
+        "cell %s left out: seed 0 chose %s for this rate and fold on the validation subjects", cell.name, left[cell]
+    )
+    return True
+
+
 def _elapsed(run_dir: Path) -> float:
     """Seconds an interrupted cell already spent in earlier invocations."""
     path = run_dir / ELAPSED_FILE
@@ -254,6 +273,7 @@ def run_grid(
     progress: bool = True,
     report: bool = True,
     folds: int = 1,
+    tune_every_seed: bool = False,
 ) -> dict:
     """Train, score and report every cell of the grid into ``out``; finished cells are skipped.
 
@@ -272,6 +292,8 @@ def run_grid(
         report: write the tables and figures at the end.
         folds: k-fold cross-validation over subjects (each fold's subjects are the test set of its cells; 1 uses
             the preset's single split).
+        tune_every_seed: train the centre-share sweep at every seed; by default the share is tuned at seed 0 and
+            the other seeds train only the share seed 0 chose for their rate and fold (see :mod:`.tuning`).
 
     Returns:
         the content of ``results.json``.
@@ -301,22 +323,25 @@ def run_grid(
         "config_file": str(config_file) if config_file else None,
     }
     class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
-    pending = [c for c in cells if c not in records]
+    skipped = {} if tune_every_seed else untrained_sweep_cells(cells, records)
+    pending = [c for c in cells if c not in records and c not in skipped]
     stale = [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]
     logger.info(
-        "grid in %s: %d cells, %d finished, %d to train, %d to score again",
+        "grid in %s: %d cells, %d finished, %d to train, %d to score again, %d sweep cells left out (the centre "
+        "share is tuned at seed 0)",
         out,
-        len(cells),
+        len(cells) - len(skipped),
         len(records),
         len(pending),
         len(stale),
+        len(skipped),
     )
     out.mkdir(parents=True, exist_ok=True)
     datasets: dict[tuple[int, int], RunData] = {}  # per split: (folds, fold)
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    bar = tqdm(total=len(cells), initial=len(records), desc="grid", unit="cell", disable=not progress)
+    bar = tqdm(total=len(cells) - len(skipped), initial=len(records), desc="grid", unit="cell", disable=not progress)
     start, trained = time.time(), 0
     with contextlib.ExitStack() as stack:
         if progress:
@@ -325,6 +350,11 @@ def run_grid(
         for cell, config in zip(cells, configs):
             run_dir = out / cell.folder
             if cell not in pending and cell not in stale:
+                continue
+            if cell in pending and _left_out(cell, cells, records, out, skipped, tune_every_seed):
+                pending.remove(cell)
+                bar.total -= 1
+                bar.refresh()
                 continue
             split = (cell.folds, cell.fold)
             if split not in datasets:
@@ -356,8 +386,9 @@ def run_grid(
                 len(cells),
                 left * (time.time() - start) / trained / 60,
             )
-            save_json_atomic(collect_results(cells, records, settings, class_names), out / "results.json")
-    results = collect_results(cells, records, settings, class_names)
+            reported = [c for c in cells if c not in skipped]
+            save_json_atomic(collect_results(reported, records, settings, class_names), out / "results.json")
+    results = collect_results([c for c in cells if c not in skipped], records, settings, class_names)
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:

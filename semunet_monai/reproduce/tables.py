@@ -217,8 +217,9 @@ def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
         if partial:
             notes.append(
                 f"At {rate_label(rate)}, {len(partial)} of the {len(mine)} runs had fewer than the {full} shares of "
-                "the full sweep (the missing ones were not trained for their seed), so their choice is among those "
-                "shares only; with one share it is that share by construction."
+                "the full sweep: the share is tuned at seed 0, and later seeds train only the share seed 0 chose for "
+                "their fold (`reproduce --tune-every-seed` trains them all), so their choice is among the shares "
+                "trained for that seed; with one share it is that share by construction."
             )
     header = ["α", "Centre share", "Validation PSNR (dB)", "Test PSNR (dB)", "Test Dice, 7 classes (%)"]
     header += ["Test Dice, CSF/GM/WM (%)", "Chosen by the tuned row (runs)"]

@@ -1,0 +1,48 @@
+"""The tuning protocol of the centre-share sweep: the share is a hyper-parameter of the fixed mask, tuned once per
+rate and fold on the validation subjects at seed 0; the other seeds repeat only the chosen share.
+
+Why: the sweep's points (:data:`~semunet_monai.grid_rows.SWEEP_ROWS`) exist to find the strongest fixed mask, and
+repeating every point at every seed multiplies the grid's cost by the number of shares while the other rows get
+their seeds for one configuration. A seed > 0 sweep cell is therefore left out once its rate and fold have a scored
+seed-0 cell for every share of the grid, and that seed chose another share; the tuned row
+(:func:`~.stats.add_tuned_cells`) of that seed is then the chosen share, by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from .grid import Cell
+from .stats import add_tuned_cells
+
+__all__ = ["untrained_sweep_cells"]
+
+
+def untrained_sweep_cells(cells: Iterable[Cell], records: Mapping[Cell, Mapping]) -> dict[Cell, str]:
+    """The sweep cells of ``cells`` at seeds > 0 that the protocol does not train, each with the share (row key)
+    that seed 0 chose for its rate and fold.
+
+    Args:
+        cells: the grid's cells (requested and already on disk).
+        records: the finished cells' records (``cell.json``); a finished cell is never left out.
+
+    A cell is kept while its fold's seed-0 sweep is unfinished (the choice is not known yet), and when it is the
+    chosen share.
+    """
+    cells = list(cells)
+    sweep = [c for c in cells if c.spec.sweep]
+    first: dict[tuple, list[Cell]] = {}
+    for c in sweep:
+        if c.seed == 0:
+            first.setdefault((c.rate, c.fold, c.folds), []).append(c)
+    chosen: dict[tuple, str] = {}
+    for key, group in first.items():
+        if all(c in records for c in group):
+            tuned = [t for t in add_tuned_cells([records[c] for c in group]) if "chosen" in t]
+            if tuned:
+                chosen[key] = tuned[0]["chosen"]
+    return {
+        c: chosen[key]
+        for c in sweep
+        if c.seed > 0 and c not in records and (key := (c.rate, c.fold, c.folds)) in chosen and c.row != chosen[key]
+    }

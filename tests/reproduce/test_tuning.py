@@ -1,0 +1,135 @@
+"""The centre-share sweep's tuning protocol: the share is chosen at seed 0 per rate and fold, on the validation
+subjects, and only the chosen share is trained at the other seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from semunet_monai.cli import main
+from semunet_monai.reproduce import runner
+from semunet_monai.reproduce.grid import Cell
+from semunet_monai.reproduce.scoring import SCORING_VERSION
+from semunet_monai.reproduce.stats import add_tuned_cells
+from semunet_monai.reproduce.tuning import untrained_sweep_cells
+
+SHARES = ["baseline_c25", "baseline_c100"]
+
+
+def _val_psnr(cell: Cell) -> float:
+    """Fold 0 prefers the 100 % share, fold 1 the 25 % share (on the validation subjects)."""
+    return 30.0 if (cell.row == "baseline_c100") == (cell.fold == 0) else 20.0
+
+
+def _record(cell: Cell, psnr: float | None = None) -> dict:
+    return {
+        "row": cell.row,
+        "rate": cell.rate,
+        "seed": cell.seed,
+        "fold": cell.fold,
+        "folds": cell.folds,
+        "seconds": 1.0,
+        "val": {"psnr": _val_psnr(cell) if psnr is None else psnr},
+        "per_slice": {"subject": []},
+        "scoring": SCORING_VERSION,
+    }
+
+
+def _cells(seeds: int, rows=SHARES, folds: int = 2) -> list[Cell]:
+    return [Cell(r, 0.1, s, f, folds) for s in range(seeds) for f in range(folds) for r in rows]
+
+
+def test_only_the_share_seed_0_chose_is_left_for_the_other_seeds():
+    cells = _cells(3)
+    records = {c: _record(c) for c in cells if c.seed == 0}
+    left = untrained_sweep_cells(cells, records)
+    assert left == {
+        Cell("baseline_c25", 0.1, 1, 0, 2): "baseline_c100",
+        Cell("baseline_c25", 0.1, 2, 0, 2): "baseline_c100",
+        Cell("baseline_c100", 0.1, 1, 1, 2): "baseline_c25",
+        Cell("baseline_c100", 0.1, 2, 1, 2): "baseline_c25",
+    }
+    # the tuned row of a left-out seed is the chosen share by construction
+    kept = [c for c in cells if c.seed == 1 and c not in left]
+    tuned = [t for t in add_tuned_cells([_record(c) for c in kept]) if "chosen" in t]
+    assert sorted((t["fold"], t["chosen"]) for t in tuned) == [(0, "baseline_c100"), (1, "baseline_c25")]
+
+
+def test_nothing_is_left_out_before_seed_0_has_scored_every_share():
+    cells = _cells(2)
+    done = [c for c in cells if c.seed == 0 and not (c.fold == 1 and c.row == "baseline_c25")]
+    left = untrained_sweep_cells(cells, {c: _record(c) for c in done})
+    assert {c.fold for c in left} == {0}  # fold 1's choice is not known yet: both its shares stay
+    # without validation scores there is no choice either
+    unscored = {c: _record(c, psnr=float("nan")) for c in cells if c.seed == 0}
+    assert untrained_sweep_cells(cells, unscored) == {}
+
+
+def test_finished_cells_and_other_rows_are_never_left_out():
+    cells = _cells(2) + [Cell("semunet", 0.1, 1, 0, 2), Cell("baseline_random", 0.1, 1, 1, 2)]
+    records = {c: _record(c) for c in cells if c.seed == 0}
+    finished = Cell("baseline_c25", 0.1, 1, 0, 2)  # trained before (e.g. with --tune-every-seed)
+    records[finished] = _record(finished)
+    left = untrained_sweep_cells(cells, records)
+    assert finished not in left and all(c.spec.sweep and c.seed == 1 for c in left)
+    assert set(left) == {Cell("baseline_c100", 0.1, 1, 1, 2)}
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Cells that 'train' instantly and score by :func:`_val_psnr` (the protocol, not the networks, is tested)."""
+    trained: list[Cell] = []
+
+    class Data:
+        test = object()
+
+    monkeypatch.setattr(runner, "prepare_data", lambda config: Data())
+    monkeypatch.setattr(runner, "train", lambda *a, **k: None)
+
+    def score(cell, run_dir, data, config, seconds):
+        trained.append(cell)
+        return _record(cell)
+
+    monkeypatch.setattr(runner, "_score_cell", score)
+    return trained
+
+
+def _run(tmp_path, demo_dir, **kw):
+    config = tmp_path / "grid.yaml"
+    config.write_text(f"data:\n  demo_dir: {demo_dir}\n")
+    return runner.run_grid(
+        tmp_path / "out",
+        [0.1],
+        seeds=3,
+        preset="tiny",
+        rows=SHARES,
+        config_file=config,
+        progress=False,
+        report=False,
+        folds=2,
+        **kw,
+    )
+
+
+def test_the_grid_trains_the_chosen_share_at_later_seeds(tmp_path, demo_dir, fake_training, caplog):
+    caplog.set_level("INFO", logger="semunet_monai.reproduce.runner")
+    results = _run(tmp_path, demo_dir)
+    later = sorted((c.seed, c.fold, c.row) for c in fake_training if c.seed > 0)
+    assert len(fake_training) == 4 + 4 and later == [
+        (1, 0, "baseline_c100"),
+        (1, 1, "baseline_c25"),
+        (2, 0, "baseline_c100"),
+        (2, 1, "baseline_c25"),
+    ]
+    assert len(results["cells"]) == 8 and results["cells_missing"] == []  # left out is not missing
+    assert sum("left out: seed 0 chose baseline_c100" in r.message for r in caplog.records) == 2
+
+
+def test_tune_every_seed_trains_the_whole_sweep(tmp_path, demo_dir, fake_training):
+    results = _run(tmp_path, demo_dir, tune_every_seed=True)
+    assert len(fake_training) == 12 and len(results["cells"]) == 12
+
+
+def test_cli_help_names_the_protocol(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--help"])
+    assert exc.value.code == 0 and "--tune-every-seed" in capsys.readouterr().out
