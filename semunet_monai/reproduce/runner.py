@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -89,9 +90,29 @@ def _mask_shape(base: ExperimentConfig, cells: list) -> tuple[int, int]:
     return (size, size)  # unused: no row sizes a disc
 
 
+def _source_commit() -> str | None:
+    """The git commit (``-dirty`` with local changes) of this package's source when it runs from a checkout, so that a
+    cell record names the code that trained it; None for an installed wheel (its version says it)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
 def versions() -> dict[str, str]:
-    """Package versions, Python, platform and threads: what a number in results.json was measured with."""
-    found = {}
+    """Package versions, source commit, Python, platform and threads: what a number in results.json was measured
+    with."""
+    found = {"semunet-monai commit": _source_commit() or "not a git checkout"}
     for name in ("semunet-monai", "torch", "monai", "pytorch-ignite", "numpy", "nibabel", "SimpleITK"):
         try:
             found[name] = metadata.version(name)
@@ -232,6 +253,7 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
         "mask_rate": float(np.load(mask_path).mean()) if mask_path.is_file() else None,
         "seconds": round(seconds, 1),
         "scoring": SCORING_VERSION,
+        "versions": versions(),  # per cell: a grid resumed over weeks may mix code versions
         "epochs": {"epochs": config.train.epochs, "finetune_epochs": config.train.finetune_epochs},
         "steps": method_steps(cell.spec.method, config.train.epochs, config.train.finetune_epochs, steps_per_epoch),
     }

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import semunet_monai
 from semunet_monai.cli import main
 from semunet_monai.reproduce import runner
 from semunet_monai.reproduce.grid import Cell
@@ -52,6 +55,12 @@ def test_every_cell_is_trained_scored_and_recorded(grid):
     assert cells["baseline_random"]["acs"] is None and cells["baseline_random"]["mask_kind"] == "gaussian"
     assert all(c["seconds"] > 0 for c in results["cells"]) and results["wall_seconds"] > 0
     assert results["versions"]["torch"] and len(results["class_names"]) == 7
+    # each cell names the code that trained it: the source's commit when it runs from a checkout
+    checkout = (Path(semunet_monai.__file__).resolve().parents[1] / ".git").exists()
+    for c in results["cells"]:
+        commit = c["versions"]["semunet-monai commit"]
+        assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?", commit) if checkout else commit == "not a git checkout"
+        assert c["versions"]["torch"] == results["versions"]["torch"]
     with np.load(out / semunet["folder"] / "figure_slice.npz") as z:
         assert {"image", "zero_filled", "recon", "label", "pred", "psnr", "ssim", "dice"} <= set(z.files)
     # per-volume scores of the one test subject, validation scores of the final model, tissue3 beside paper7
