@@ -71,11 +71,16 @@ def _check(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _tuned_choice(cells: list[Mapping[str, Any]]) -> dict[str, tuple[set[str], int, int]]:
     """Per rate tag: the sweep rows the tuned fixed mask chose most often (ties: all), how often, out of how many
-    runs (empty when the sweep cells carry no validation scores)."""
+    runs (empty when the sweep cells carry no validation scores). Only runs that chose among the rate's whole sweep
+    count: a later seed trains only the share seed 0 chose (:mod:`.tuning`), so its choice is no new evidence."""
     tuned = [c for c in add_tuned_cells(c for c in cells if "rate" in c) if c["row"] == TUNED]
+    full = Counter()
+    for c in tuned:
+        full[rate_tag(c["rate"])] = max(full[rate_tag(c["rate"])], c.get("candidates", 0))
     counts: dict[str, Counter] = {}
     for c in tuned:
-        counts.setdefault(rate_tag(c["rate"]), Counter())[c["chosen"]] += 1
+        if c.get("candidates", 0) == full[rate_tag(c["rate"])]:
+            counts.setdefault(rate_tag(c["rate"]), Counter())[c["chosen"]] += 1
     out = {}
     for tag, counter in counts.items():
         top = max(counter.values())

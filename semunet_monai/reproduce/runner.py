@@ -325,6 +325,12 @@ def run_grid(
     base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device, precision)
     _check_out(out)
     records = _cells_on_disk(out)
+    on_disk = sorted({c.folds for c in records})
+    if on_disk and on_disk != [int(folds)]:
+        raise ValueError(
+            f"{out}: the grid there splits the subjects with --folds {on_disk[0]}, not {folds}; pooling runs of two "
+            f"splits would test a subject once per split. Resume it with --folds {on_disk[0]}, or choose a new --out."
+        )
     cells = list(dict.fromkeys(requested + list(records)))  # the report covers the whole folder
     size = base.data.spatial_size
     shape = _mask_shape(base, cells)

@@ -188,6 +188,37 @@ def _per_class(summary: Mapping, rates: list[float], classes: Sequence[str]) -> 
     return md_table(header, rows)
 
 
+# a run "collapses" on a class when its Dice there stays below this (the class is mostly missed)
+COLLAPSE_DICE = 0.5
+
+
+def _worst_runs(cells: list[Mapping], rates: list[float], classes: Sequence[str]) -> str:
+    """Per rate, row and class: the worst run's Dice and how many runs stayed below :data:`COLLAPSE_DICE`."""
+    names = dict(SEG_COLUMNS + SEG_EXTRAS)
+    keys = [f"dice_{c}" for c in classes]
+    rows = []
+    for tag, label in [(rate_tag(r), rate_label(r)) for r in rates] + [("full", "full")]:
+        for row, name in names.items():
+            if row in ROWS and (ROWS[row].per_rate != (tag != "full")):
+                continue
+            runs = [c.get("mean") or {} for c in cells if c["row"] == row and rate_tag(c["rate"]) == tag]
+            line = []
+            for key in keys:
+                vals = [v for m in runs if isinstance(v := m.get(key), float) and np.isfinite(v)]
+                low = sum(v < COLLAPSE_DICE for v in vals)
+                line.append(f"{100 * min(vals):.1f} ({low}/{len(vals)})" if vals else MISSING)
+            if any(x != MISSING for x in line):
+                rows.append([label, name, *line])
+    if not rows:
+        return "No run has per-class Dice."
+    intro = (
+        f"The worst run's Dice (%) per class and, in brackets, how many runs scored below {100 * COLLAPSE_DICE:g} % "
+        "on that class (of the runs with the class): a SegNet that collapses on a small class in some runs shows "
+        "here, where the mean ± std over runs blurs it."
+    )
+    return intro + "\n\n" + md_table(["α", "Method", *classes], rows)
+
+
 def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
     """Per rate, each centre share's validation and test scores and how often the tuned row chose it."""
     tuned = [c for c in cells if c["row"] == TUNED]
@@ -439,6 +470,10 @@ def _seg_markdown(results: Mapping, tables: Mapping) -> str:
         ("This reproduction", _seg_ours(summary, rates)),
         ("Paper (MRB, 240×240, quoted)", _seg_paper()),
         ("Dice (%) per class", _per_class(summary, rates, results.get("class_names") or [])),
+        (
+            "Worst run per class: collapse on small classes",
+            _worst_runs(tables["cells"], rates, results.get("class_names") or []),
+        ),
         ("Centre-share sweep", _sweep(tables["cells"], summary, rates)),
         ("Bootstrap comparisons (per-volume Dice)", _comparison_table(tables["comps"], ("dice", "dice3"))),
         ("Verdicts on the paper's claims", _verdicts(tables["items"], rates)),

@@ -167,6 +167,9 @@ def test_tuned_share_is_marked_in_its_mask_panel(tmp_path):
     assert titles[0.1]["VD + centre 50 %"].endswith("(tuned 3/4)")
     marked = [(r, t) for r, by in titles.items() for t, title in by.items() if "tuned" in title]
     assert marked == [(0.2, "VD + centre 25 %"), (0.1, "VD + centre 50 %")]
+    # a later seed that trained only the share seed 0 chose is no new evidence: it is not counted
+    only_chosen = [c for c in results["cells"] if not (c["seed"] == 1 and c["row"] in ("baseline_c25", "baseline_c75"))]
+    assert GridFiles({**results, "cells": only_chosen}, tmp_path).tuned["a10"] == ({"baseline_c50"}, 2, 2)
     # without validation scores nothing is marked
     no_val = make_grid(tmp_path / "none", rates=[0.1], rows=rows)
     assert GridFiles(no_val, tmp_path / "none").tuned == {}

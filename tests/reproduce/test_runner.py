@@ -105,6 +105,9 @@ def test_k_fold_tests_every_subject_once_and_resumes(tmp_path, demo_dir, monkeyp
         tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False, folds=3
     )
     assert sorted(c["fold"] for c in again["cells"]) == [0, 1, 2]
+    # another split of the same subjects is refused, not pooled (a subject would be tested twice)
+    with pytest.raises(ValueError, match=r"splits the subjects with --folds 3, not 1.*Resume it with --folds 3"):
+        runner.run_grid(tmp_path / "o", [0.1], preset="tiny", rows=["baseline_random"], config_file=config, folds=1)
 
 
 def test_a_second_run_trains_nothing_and_a_new_row_trains_only_itself(grid, monkeypatch):

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from semunet_monai.grid_rows import TUNED
-from semunet_monai.reproduce.claims import CLAIM_DICE, CLAIM_PSNR, CLAIM_TUNED, CLAIMS, orderings, psnr_dice_agreement
+from semunet_monai.reproduce.claims import (
+    CLAIM_DICE,
+    CLAIM_DICE_TISSUE3,
+    CLAIM_PSNR,
+    CLAIM_TUNED,
+    CLAIM_TUNED_TISSUE3,
+    CLAIMS,
+    orderings,
+    psnr_dice_agreement,
+)
 from semunet_monai.reproduce.grid import Cell
 from semunet_monai.reproduce.stats import (
     add_tuned_cells,
@@ -322,7 +331,7 @@ def test_volume_values_rejects_unknown_metric():
 # ---------------------------------------------------------------- comparisons
 
 
-def _grid(seeds=(0,), semunet_psnr=34.0, semunet_spread=SPREAD, **dice):
+def _grid(seeds=(0,), semunet_psnr=34.0, semunet_spread=SPREAD, tissue3=None, **dice):
     """At 10 %: SemuNet > LOUPE > the fixed rows in PSNR and Dice; the sweep's c50 has the best validation PSNR
     (the tuned choice) and the best fixed PSNR (32.5 dB), Baseline Random the best Baseline Dice."""
     levels = {  # row: (psnr, dice, validation psnr)
@@ -339,7 +348,8 @@ def _grid(seeds=(0,), semunet_psnr=34.0, semunet_spread=SPREAD, **dice):
             spread = semunet_spread if row == "semunet" else SPREAD
             d = dice.get(row, d)
             ssim = psnr / 40  # SSIM orders the rows as PSNR does
-            cells.append(make_cell(row, 0.1, seed, psnr, ssim, d, spread=spread, val_psnr=val if val else ...))
+            d3 = (tissue3 or {}).get(row)
+            cells.append(make_cell(row, 0.1, seed, psnr, ssim, d, d3, spread=spread, val_psnr=val if val else ...))
     return cells
 
 
@@ -429,6 +439,17 @@ def test_claims_fail_when_semunet_is_below():
     assert all(i["holds"] is (i["verdict"] == "holds") for i in items)
 
 
+def test_tissue3_claims_are_checked_apart_from_the_7_class_ones():
+    # LOUPE-Seg loses a small class: below the tuned mask (0.66) and Baseline Random (0.70) over 7 classes, but
+    # between SemuNet (0.85) and them (0.76, 0.80) over CSF/GM/WM
+    items = _orderings(_grid(loupe_seg=0.60, tissue3={"loupe_seg": 0.83}))
+    verdicts = _verdicts(items)
+    assert verdicts[CLAIM_TUNED] == "fails" and verdicts[CLAIM_DICE] == "fails"
+    assert verdicts[CLAIM_TUNED_TISSUE3] == "holds" and verdicts[CLAIM_DICE_TISSUE3] == "holds"
+    detail = next(i for i in items if i["claim"] == CLAIM_DICE_TISSUE3)["detail"]
+    assert "SemuNet − LOUPE-Seg +2.00 points" in detail and "LOUPE-Seg − best Baseline: Baseline Random +3.00" in detail
+
+
 def test_claims_within_noise_when_the_difference_changes_sign_between_subjects():
     # SemuNet equals LOUPE on average: +1 dB on two subjects, -1 dB on the other two
     spread = tuple(o + d for o, d in zip(SPREAD, (1.0, -1.0, 1.0, -1.0)))
@@ -460,6 +481,14 @@ def test_psnr_dice_agreement_on_monotone_rows(sign, rho):
     assert all(a["rho"] == pytest.approx(rho) for a in out)
     assert out[0]["top_psnr"] == "Baseline Random"
     assert out[0]["top_dice"] == ("Baseline Random" if sign > 0 else "SemuNet")
+
+
+def test_spearman_gives_tied_rows_their_average_rank():
+    rows = ("semunet", "loupe_seg", "baseline_radial", "baseline_random")
+    cells = [make_cell(r, 0.1, psnr=p, dice=d) for r, p, d in zip(rows, (30, 31, 31, 32), (0.6, 0.61, 0.62, 0.63))]
+    out = psnr_dice_agreement(summarise(cells), [0.1])
+    # PSNR ranks (1, 2.5, 2.5, 4) against Dice ranks (1, 2, 3, 4): rho = 4.5 / sqrt(4.5 * 5)
+    assert [a["rho"] for a in out] == pytest.approx([4.5 / np.sqrt(4.5 * 5)] * 2)
 
 
 def test_psnr_dice_agreement_needs_three_rows():

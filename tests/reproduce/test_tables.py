@@ -213,6 +213,18 @@ def test_per_class_table_with_tissue3_classes(tmp_path):
     assert "Liu et al. Random" not in per_class  # not run
 
 
+def test_worst_run_per_class_counts_collapsed_runs(tmp_path):
+    results = make_results(seeds=(0, 1, 2))
+    collapsed = next(c for c in results["cells"] if c["row"] == "semunet" and c["seed"] == 1)
+    collapsed["mean"]["dice_wm"] = 0.2  # one of SemuNet's 3 runs misses white matter
+    _, seg = _write(tmp_path, results)
+    worst = _section(seg, "Worst run per class: collapse on small classes")
+    assert "below 50 %" in worst and _header("\n".join(_table(worst))) == ["α", "Method", "cortical_gm", "wm"]
+    assert _line(worst, "10%", "SemuNet") == ["10%", "SemuNet", "75.0 (0/3)", "20.0 (1/3)"]
+    assert _line(worst, "10%", "LOUPE-Seg") == ["10%", "LOUPE-Seg", "72.0 (0/3)", "73.0 (0/3)"]
+    assert "Liu et al. Random" not in worst  # not run
+
+
 def test_centre_share_sweep_section(tmp_path):
     recon, seg = _write(tmp_path, make_results())
     sweep = _section(recon, "Centre-share sweep")
