@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from semunet_monai.data import mni152
 from semunet_monai.data.demo import DATASET_JSON, write_demo_dataset
@@ -90,6 +91,29 @@ def test_classes_sit_where_they_belong(subjects) -> None:
         left, right = x_mm[x_mm < 0], x_mm[x_mm > 0]
         assert min(left.size, right.size) > 0.35 * x_mm.size, seed
         assert 8 < -left.mean() < 30 and 8 < right.mean() < 30, seed
+
+
+def test_layers_from_the_brain_surface_inward(subjects) -> None:
+    # depth = distance (mm) to the outside of the intracranial mask: extracerebral CSF is the outer shell, cortical GM
+    # a ribbon under it, WM inside the ribbon, basal ganglia and ventricles deepest (measured at seed 1: 6, 14, 22,
+    # 27 and 36 mm); and the ventricles sit near the brain's centre in height too (5 mm above its centroid)
+    for seed, sub in subjects.items():
+        label = sub["label"]
+        spacing = np.abs(np.diag(sub["affine"])[:3])
+        depth = ndimage.distance_transform_edt(label > 0, sampling=spacing)
+        mean = {k: depth[label == k].mean() for k in (1, 2, 3, 5, 6)}
+        assert mean[5] < mean[1] < mean[3] < min(mean[2], mean[6]), (seed, mean)
+        assert mean[5] < 10 and mean[6] > 25, (seed, mean)
+        assert abs(_world(sub, label == 6)[2] - _world(sub, label > 0)[2]) < 15, seed
+
+
+def test_default_grid_is_mrbrains13() -> None:
+    sub = make_mni_subject(1)
+    assert sub["label"].shape == sub["T1"].shape == (240, 240, 48)
+    np.testing.assert_allclose(np.abs(np.diag(sub["affine"])[:3]), (0.958, 0.958, 3.0), atol=1e-3)
+    icv_ml = (sub["label"] > 0).sum() * np.prod(np.abs(np.diag(sub["affine"])[:3])) / 1000.0
+    assert 1200 <= icv_ml <= 1800
+    assert set(np.unique(sub["label"]).tolist()) == {0, 1, 2, 3, 5, 6, 7, 8}
 
 
 def test_t1_contrast_and_head_around_the_brain(subjects) -> None:
