@@ -31,7 +31,8 @@ from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..data.labels import get_label_scheme
 from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
-from ..engines.methods import get_method, method_steps
+from ..engines.methods import MODULES, config_phases, get_method, method_steps
+from ..engines.phase import phase_dir
 from ..engines.rundata import RunData, demo_shape, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..grid_rows import ROWS
@@ -207,6 +208,19 @@ def _finite_scores(scores: dict, keep_recon: bool) -> dict:
 _VOLUME_KEYS = ("psnr", "ssim", "mean_dice", "mean_dice_tissue3")
 
 
+def _steps_run(run_dir: Path, config: ExperimentConfig) -> dict[str, int]:
+    """Optimisation steps each module received in the run, as its phases' trainers counted them (the iteration
+    in each phase's ``latest.pt``), to check against the budget the method table gives."""
+    steps = dict.fromkeys(MODULES, 0)
+    for index, phase in enumerate(config_phases(config)):
+        path = phase_dir(run_dir, index, phase) / "latest.pt"
+        if path.is_file():  # a phase of 0 epochs leaves no folder
+            iteration = int(torch.load(path, map_location="cpu", weights_only=False)["trainer"]["iteration"])
+            for module in phase.trainable:
+                steps[module] += iteration
+    return steps
+
+
 def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConfig, seconds: float) -> dict:
     """Score the finished run of ``cell``: the test subjects in one pass (per volume and per slice), the final model
     on the validation subjects (for the tuned fixed mask); write test_metrics.json, cell.json and figure_slice.npz."""
@@ -229,6 +243,10 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
         val = _finite_scores(evaluate(model, data.val, config, data.scheme, device)["mean"], recon)
         val = {k: v for k, v in val.items() if k in _VOLUME_KEYS}
     steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
+    steps = method_steps(cell.spec.method, config.train.epochs, config.train.finetune_epochs, steps_per_epoch)
+    steps_run = _steps_run(run_dir, config)
+    if steps_run != steps:
+        logger.warning("cell %s: its modules trained %s steps, not the budget's %s", cell.name, steps_run, steps)
     mask_path = run_dir / "mask" / "mask.npy"
     record = {
         "row": cell.row,
@@ -255,7 +273,8 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
         "scoring": SCORING_VERSION,
         "versions": versions(),  # per cell: a grid resumed over weeks may mix code versions
         "epochs": {"epochs": config.train.epochs, "finetune_epochs": config.train.finetune_epochs},
-        "steps": method_steps(cell.spec.method, config.train.epochs, config.train.finetune_epochs, steps_per_epoch),
+        "steps": steps,
+        "steps_run": steps_run,
     }
     save_json_atomic(record, run_dir / CELL_FILE)
     return record

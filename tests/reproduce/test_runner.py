@@ -71,6 +71,8 @@ def test_every_cell_is_trained_scored_and_recorded(grid):
     assert "psnr" not in full["val"] and "mean_dice" in full["val"]
     # every row's SegNet gets the same number of optimisation steps
     assert len({c["steps"]["seg"] for c in results["cells"]}) == 1 and semunet["steps"]["seg"] > 0
+    # ... and the trainers ran exactly that budget (counted from each phase's checkpoint, not from the method table)
+    assert all(c["steps_run"] == c["steps"] for c in results["cells"])
     assert semunet["steps"]["sampler"] > 0 and full["steps"]["recon"] == 0
 
 
