@@ -100,8 +100,8 @@ def build_operator(config: ExperimentConfig, shape: tuple[int, int]) -> Undersam
 
 
 def set_trainable(model: SemuNet, phase: Phase) -> list[nn.Module]:
-    """Enable gradients on the phase's modules only and return them (BasicUNet has no running statistics, so
-    frozen modules behave the same in train and eval mode)."""
+    """Enable gradients on the phase's modules only and return them (the trainer runs a frozen ReconNet or SegNet in
+    eval mode, so a user's network with BatchNorm or dropout keeps its statistics while it is frozen)."""
     parts = {"sampler": model.sampler, "recon": model.recon, "seg": model.seg}
     trainable = []
     for name, module in parts.items():

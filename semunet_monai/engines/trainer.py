@@ -40,6 +40,16 @@ def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return torch.cat([image, torch.zeros_like(image)], dim=1)
 
 
+def _frozen_networks(network: nn.Module) -> list[nn.Module]:
+    """The ReconNet and SegNet that this phase does not train (every parameter frozen): they run in eval mode, so a
+    frozen network with running statistics (BatchNorm) or dropout neither updates nor drops while the others train.
+    SampNet keeps the trainer's mode: its mode decides between Monte-Carlo draws and the top-n mask."""
+    model = getattr(network, "module", network)  # DistributedDataParallel around the PhaseForward
+    model = getattr(model, "model", model)
+    parts = [getattr(model, name, None) for name in ("recon", "seg")]
+    return [m for m in parts if m is not None and not any(p.requires_grad for p in m.parameters())]
+
+
 class PhaseForward(nn.Module):
     """The forward pass of one phase as a module, so DistributedDataParallel can wrap it: returns
     ``(recon, seg, mask)``; ``input="full"`` runs SegNet on the fully sampled image (``recon`` is the image)."""
@@ -105,6 +115,8 @@ class SemuNetTrainer(SupervisedTrainer):
         physics; ``kspace``: its fully sampled raw k-space); returns the outputs with tensor losses."""
         engine = self  # the names of MONAI's _iteration, which this body follows
         engine.network.train()
+        for frozen in _frozen_networks(engine.network):
+            frozen.eval()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0
         with autocast(image.device, self.precision):

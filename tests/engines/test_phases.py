@@ -9,7 +9,7 @@ import pytest
 import torch
 from ignite.engine import Events
 
-from semunet_monai.engines.builders import build_model
+from semunet_monai.engines.builders import build_model, set_trainable
 from semunet_monai.engines.evaluation import make_evaluator, make_loader
 from semunet_monai.engines.methods import METHODS, Phase, method_steps, method_uses
 from semunet_monai.engines.rundata import prepare_data
@@ -106,6 +106,32 @@ def test_the_trainer_reads_lambda_from_the_loss(demo_dir):
             phase=joint,
             lam=0.5,  # no second source of lambda
         )
+
+
+def test_a_frozen_network_with_batchnorm_keeps_its_statistics(demo_dir):
+    # a user's SegNet with BatchNorm, frozen while ReconNet trains (MD-Recon-Net's and Liu's ReconNet phases)
+    config = tiny(demo_dir, train={"precision": "fp32"})
+    model = build_model(config, 8, (48, 48))
+    model.seg = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8))
+    recon_only = Phase("recon", "epochs", ("recon",), 1.0, 0.0)
+    set_trainable(model, recon_only)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+    trainer = SemuNetTrainer(
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=[],
+        network=PhaseForward(model),
+        optimizer=optimizer,
+        loss_function=JointLoss(),
+        phase=recon_only,
+    )
+    bn = model.seg[1]
+    before = (bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked))
+    recon_before = [p.detach().clone() for p in model.recon.parameters()]
+    trainer.step(torch.rand(2, 2, 48, 48), torch.zeros(2, 1, 48, 48, dtype=torch.long))
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert int(bn.num_batches_tracked) == before[2] and not model.seg.training
+    assert model.recon.training and any(not torch.equal(a, b) for a, b in zip(recon_before, model.recon.parameters()))
 
 
 def test_segnet_pretraining_is_validated_on_fully_sampled_images(demo_dir):
