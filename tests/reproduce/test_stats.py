@@ -120,6 +120,20 @@ def test_bootstrap_subject_effects_give_the_standard_error_of_the_subject_means(
     assert res["p_not_positive"] == 0.0
 
 
+def test_bootstrap_seed_effects_give_the_standard_error_of_the_seed_means():
+    rng = np.random.default_rng(6)
+    effects = rng.normal(0, 0.4, 60)
+    # the same value for every subject of a seed: only the seed level varies (a training run that is good or bad
+    # on all test subjects), so the interval is that of the mean over 60 seeds
+    res = hierarchical_bootstrap(
+        {(f"s{i}", k): 0.5 + e for i in range(3) for k, e in enumerate(effects)}, n_boot=4000, seed=1
+    )
+    assert res["diff"] == pytest.approx(0.5 + effects.mean())
+    assert (res["n_subjects"], res["n_seeds"]) == (3, 60)
+    se = effects.std(ddof=1) / math.sqrt(len(effects))
+    assert res["high"] - res["low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
 def test_bootstrap_seed_noise_widens_the_interval():
     rng = np.random.default_rng(5)
     effects = rng.normal(0, 0.2, 30)
