@@ -245,12 +245,19 @@ def _sweep(cells: list[Mapping], summary: Mapping, rates: list[float]) -> str:
         mine = [c for c in tuned if rate_tag(c["rate"]) == rate_tag(rate)]
         full = max((c.get("candidates", 0) for c in mine), default=0)
         partial = [c for c in mine if c.get("candidates", full) < full]
-        if partial:
+        later = [c for c in partial if c.get("seed", 0) > 0]
+        if later:
             notes.append(
-                f"At {rate_label(rate)}, {len(partial)} of the {len(mine)} runs had fewer than the {full} shares of "
-                "the full sweep: the share is tuned at seed 0, and later seeds train only the share seed 0 chose for "
-                "their fold (`reproduce --tune-every-seed` trains them all), so their choice is among the shares "
-                "trained for that seed; with one share it is that share by construction."
+                f"At {rate_label(rate)}, {len(later)} of the {len(mine)} runs are at seeds after the first with fewer "
+                f"than the {full} shares of the full sweep: the share is tuned at seed 0, and later seeds train only "
+                "the share seed 0 chose for their fold (`reproduce --tune-every-seed` trains them all), so their "
+                "choice is among the shares trained for that seed; with one share it is that share by construction."
+            )
+        if len(partial) > len(later):
+            notes.append(
+                f"At {rate_label(rate)}, {len(partial) - len(later)} of the {len(mine)} runs are at seed 0 with "
+                f"fewer than the {full} shares: their sweep is unfinished, and their choice is among the shares "
+                "trained so far."
             )
     header = ["α", "Centre share", "Validation PSNR (dB)", "Test PSNR (dB)", "Test Dice, 7 classes (%)"]
     header += ["Test Dice, CSF/GM/WM (%)", "Chosen by the tuned row (runs)"]

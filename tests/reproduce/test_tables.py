@@ -237,13 +237,20 @@ def test_centre_share_sweep_section(tmp_path):
     assert _line(sweep, "10%", "25 %") == ["10%", "25 %", "30.00", "35.00", "80.00", "90.00", "0 of 1"]
     assert _line(sweep, "10%", "50 %") == ["10%", "50 %", "31.00", "32.00", "66.00", "76.00", "1 of 1"]
     assert "75 %" not in sweep  # not run
-    assert "runs had fewer than" not in sweep  # every run had the whole sweep
+    assert "fewer than" not in sweep  # every run had the whole sweep
     # a second seed that ran the 50 % share only: the note says its choice was made from fewer shares
     results = make_results(seeds=(0, 1))
     results["cells"] = [c for c in results["cells"] if not (c["seed"] == 1 and c["row"] == "baseline_c25")]
     sweep = _section(_write(tmp_path, results)[0], "Centre-share sweep")
     assert _line(sweep, "10%", "50 %")[-1] == "2 of 2"
-    assert "At 10%, 1 of the 2 runs had fewer than the 2 shares of the full sweep" in sweep
+    assert "At 10%, 1 of the 2 runs are at seeds after the first with fewer than the 2 shares" in sweep
+    assert "unfinished" not in sweep
+    # a seed-0 run whose sweep is not finished yet is told apart from the protocol's later seeds
+    results = make_results(seeds=(0, 1), folds=2)
+    results["cells"] = [c for c in results["cells"] if not (c["fold"] == 1 and c["row"] == "baseline_c25")]
+    sweep = _section(_write(tmp_path, results)[0], "Centre-share sweep")
+    assert "At 10%, 1 of the 4 runs are at seed 0 with fewer than the 2 shares: their sweep is unfinished" in sweep
+    assert "At 10%, 1 of the 4 runs are at seeds after the first" in sweep
     recon, _ = _write(tmp_path, make_results(rows=("semunet", "loupe_seg")))
     assert "not run" in _section(recon, "Centre-share sweep")
 
