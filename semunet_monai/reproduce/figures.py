@@ -27,6 +27,7 @@ __all__ = ["MASK_COLUMNS", "DPI", "GridFiles", "effective_rate", "format_rate", 
 logger = logging.getLogger(__name__)
 
 DPI = 150
+TUNED_PANEL = "Tuned VD + centre"
 
 
 def _mask_columns() -> dict[str, tuple[str, ...]]:
@@ -108,6 +109,9 @@ class GridFiles:
         self.rates = sorted((float(r) for r in rates), reverse=True)
         self.class_names = list(results.get("class_names") or [])
         self.tuned = _tuned_choice(cells)
+        # the share the tuned fixed mask took in this replicate, per rate tag (its own choice, not the most frequent)
+        mine = [c for c in self.cells.values() if "rate" in c]
+        self.tuned_row = {rate_tag(c["rate"]): c["chosen"] for c in add_tuned_cells(mine) if c["row"] == TUNED}
         self._loaded: dict[Path, Any] = {}
 
     @property
@@ -157,11 +161,18 @@ def _masks_figure(grid: GridFiles) -> Figure:
     when none has one); a column's panel without a cell at a rate reads 'not run'."""
     columns = {t: rows for t, rows in MASK_COLUMNS.items() if any(grid.cell(r, a) for r in rows for a in grid.rates)}
     columns = columns or MASK_COLUMNS
+    if grid.tuned_row:  # the tuned fixed mask of this replicate, right before the learned masks it is the bar for
+        at = next((i for i, rows in enumerate(columns.values()) if ROWS[rows[0]].mask_kind is None), len(columns))
+        items = list(columns.items())
+        columns = dict(items[:at] + [(TUNED_PANEL, ())] + items[at:])
     fig = Figure(figsize=(1.55 * len(columns) + 0.4, 1.75 * len(grid.rates) + 0.4), layout="constrained")
     axes = fig.subplots(len(grid.rates), len(columns), squeeze=False)
     for i, rate in enumerate(grid.rates):
         for j, (title, rows) in enumerate(columns.items()):
             ax = axes[i, j]
+            if title == TUNED_PANEL:
+                chosen_row = grid.tuned_row.get(rate_tag(rate))
+                rows = (chosen_row,) if chosen_row else ()
             cell = next((c for c in (grid.cell(r, rate) for r in rows) if c is not None), None)
             mask = None if cell is None else grid.load(cell, "mask/mask.npy")
             if mask is not None and np.ndim(mask) != 2:
@@ -171,7 +182,9 @@ def _masks_figure(grid: GridFiles) -> Figure:
             bare_axes(ax, "not run" if cell is None else (MISSING if mask is None else ""))
             lines = [title] + ([format_rate(mask)] if mask is not None else [])
             chosen, times, runs = grid.tuned.get(rate_tag(rate), (set(), 0, 0))
-            if cell is not None and cell["row"] in chosen:
+            if title == TUNED_PANEL:
+                lines[0] = f"{title}: {100 * ROWS[cell['row']].centre:g} %" if cell is not None else title
+            elif cell is not None and cell["row"] in chosen:
                 lines.append(f"(tuned {times}/{runs})" if runs > 1 else "(tuned)")
             ax.set_title("\n".join(lines), fontsize=9)
             if mask is not None:

@@ -165,8 +165,17 @@ def test_tuned_share_is_marked_in_its_mask_panel(tmp_path):
     titles = {rate: {t: ax.get_title() for t, ax in _panels(fig, 2, i).items()} for i, rate in enumerate(grid.rates)}
     assert titles[0.2]["VD + centre 25 %"].endswith("(tuned 4/4)")
     assert titles[0.1]["VD + centre 50 %"].endswith("(tuned 3/4)")
-    marked = [(r, t) for r, by in titles.items() for t, title in by.items() if "tuned" in title]
+    marked = [(r, t) for r, by in titles.items() for t, title in by.items() if "(tuned" in title]
     assert marked == [(0.2, "VD + centre 25 %"), (0.1, "VD + centre 50 %")]
+    # a column of its own shows this replicate's tuned mask, right before the learned masks it is the bar for
+    for i, (rate, share) in enumerate(((0.2, "baseline_c25"), (0.1, "baseline_c50"))):
+        panels = _panels(fig, 2, i)
+        names = list(panels)
+        tuned = [t for t in names if t.startswith(figures.TUNED_PANEL)]
+        assert tuned == [f"{figures.TUNED_PANEL}: {100 * ROWS[share].centre:g} %"]
+        assert names.index(tuned[0]) == names.index("SemuNet") - 1
+        mask = np.load(tmp_path / grid.cell(share, rate)["folder"] / "mask" / "mask.npy")
+        np.testing.assert_array_equal(panels[tuned[0]].images[0].get_array(), mask.astype(np.float32))
     # a later seed that trained only the share seed 0 chose is no new evidence: it is not counted
     only_chosen = [c for c in results["cells"] if not (c["seed"] == 1 and c["row"] in ("baseline_c25", "baseline_c75"))]
     assert GridFiles({**results, "cells": only_chosen}, tmp_path).tuned["a10"] == ({"baseline_c50"}, 2, 2)
