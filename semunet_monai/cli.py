@@ -502,6 +502,12 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         help="train every share of the centre-share sweep at every seed (default: tune the share at seed 0, per "
         "rate and fold, and train only the chosen share at the other seeds)",
     )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="list the cells still to train (per row and rate, timed by the finished cells of that row) and stop; "
+        "nothing is trained or written",
+    )
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -527,6 +533,7 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             progress=not args.no_progress,
             folds=args.folds,
             tune_every_seed=args.tune_every_seed,
+            plan_only=args.plan,
         )
     )
 

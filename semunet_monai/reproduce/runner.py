@@ -37,7 +37,7 @@ from ..engines.rundata import RunData, demo_shape, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
 from ..grid_rows import ROWS
 from ..precision import resolve_precision
-from .grid import GRID_BUDGET, Cell, make_cells
+from .grid import GRID_BUDGET, Cell, make_cells, rate_tag
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
 from .tuning import untrained_sweep_cells
 
@@ -190,6 +190,51 @@ def _left_out(
     return True
 
 
+def _plan(pending: list[Cell], skipped: dict[Cell, str], records: dict[Cell, dict]) -> dict:
+    """Log the cells ``pending`` per row and rate, each group timed by the mean time of that row's finished cells
+    (at that rate if there are some); sweep cells at later seeds whose seed-0 choice is not known yet are counted as
+    the one share per rate, fold and seed that will train. Return the pending and left-out cell names."""
+
+    def seconds(row: str, tag: str) -> tuple[float | None, int]:
+        same = [r["seconds"] for c, r in records.items() if c.row == row and rate_tag(c.rate) == tag]
+        done = same or [r["seconds"] for c, r in records.items() if c.row == row]
+        return (sum(done) / len(done) if done else None), len(done)
+
+    waiting = [c for c in pending if c.spec.sweep and c.seed > 0]
+    groups: dict[tuple[str, str], int] = {}
+    for cell in pending:
+        if cell not in waiting:
+            groups[(cell.row, rate_tag(cell.rate))] = groups.get((cell.row, rate_tag(cell.rate)), 0) + 1
+    total, untimed = 0.0, 0
+    for (row, tag), n in groups.items():
+        each, found = seconds(row, tag)
+        if each is None:
+            untimed += n
+            logger.info("  %s %s: %d to train (no finished cell of this row to time it by)", row, tag, n)
+        else:
+            total += n * each
+            logger.info("  %s %s: %d to train (about %.0f min each, from %d finished)", row, tag, n, each / 60, found)
+    runs = {(rate_tag(c.rate), c.fold, c.seed) for c in waiting}
+    if waiting:
+        times = [t for c in waiting if (t := seconds(c.row, rate_tag(c.rate))[0]) is not None]
+        each = sum(times) / len(times) if times else None
+        total += len(runs) * each if each is not None else 0.0
+        untimed += len(runs) if each is None else 0
+        logger.info(
+            "  centre-share sweep at later seeds: %d cells wait on seed 0's choice; %d will train (one share per "
+            "rate, fold and seed)",
+            len(waiting),
+            len(runs),
+        )
+    logger.info(
+        "plan: about %d cells to train, about %.1f h of cell time%s; nothing was trained or written",
+        len(pending) - len(waiting) + len(runs),
+        total / 3600,
+        f" plus {untimed} untimed cells" if untimed else "",
+    )
+    return {"pending": [c.name for c in pending], "left_out": [c.name for c in skipped]}
+
+
 def _elapsed(run_dir: Path) -> float:
     """Seconds an interrupted cell already spent in earlier invocations."""
     path = run_dir / ELAPSED_FILE
@@ -315,6 +360,7 @@ def run_grid(
     report: bool = True,
     folds: int = 1,
     tune_every_seed: bool = False,
+    plan_only: bool = False,
 ) -> dict:
     """Train, score and report every cell of the grid into ``out``; finished cells are skipped.
 
@@ -335,6 +381,8 @@ def run_grid(
             the preset's single split).
         tune_every_seed: train the centre-share sweep at every seed; by default the share is tuned at seed 0 and
             the other seeds train only the share seed 0 chose for their rate and fold (see :mod:`.tuning`).
+        plan_only: log the cells still to train, per row and rate with the time finished cells of that row took,
+            and return ``{"pending": [...], "left_out": [...]}`` (cell names) without training or writing anything.
 
     Returns:
         the content of ``results.json``.
@@ -383,6 +431,8 @@ def run_grid(
         len(stale),
         len(skipped),
     )
+    if plan_only:
+        return _plan(pending, skipped, records)
     out.mkdir(parents=True, exist_ok=True)
     datasets: dict[tuple[int, int], RunData] = {}  # per split: (folds, fold)
     from tqdm.auto import tqdm

@@ -129,7 +129,18 @@ def test_tune_every_seed_trains_the_whole_sweep(tmp_path, demo_dir, fake_trainin
     assert len(fake_training) == 12 and len(results["cells"]) == 12
 
 
+def test_plan_lists_the_cells_to_train_and_writes_nothing(tmp_path, demo_dir, fake_training, caplog):
+    caplog.set_level("INFO", logger="semunet_monai.reproduce.runner")
+    plan = _run(tmp_path, demo_dir, plan_only=True)
+    assert not (tmp_path / "out").exists() and fake_training == []
+    assert len(plan["pending"]) == 12 and plan["left_out"] == []  # seed 0's choice is not known yet
+    assert "8 cells wait on seed 0's choice; 4 will train" in caplog.text
+    assert "about 8 cells to train" in caplog.text and "nothing was trained or written" in caplog.text
+    assert "no finished cell of this row to time it by" in caplog.text and "plus 8 untimed cells" in caplog.text
+
+
 def test_cli_help_names_the_protocol(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["reproduce", "--help"])
-    assert exc.value.code == 0 and "--tune-every-seed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "--tune-every-seed" in out and "--plan" in out
