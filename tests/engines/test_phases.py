@@ -78,6 +78,20 @@ def test_phase_selection_metric_follows_its_loss():
     assert Phase("x", "finetune_epochs", ("seg",), 0.0, 1.0).num_epochs(30, 10) == 10
 
 
+def _trainer(model, optimizer, phase, loss=None, **kwargs):
+    """A SemuNetTrainer of one phase on the CPU, without data (tests call its step)."""
+    return SemuNetTrainer(
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=[],
+        network=PhaseForward(model),
+        optimizer=optimizer,
+        loss_function=loss or JointLoss(),
+        phase=phase,
+        **kwargs,
+    )
+
+
 def test_the_trainer_reads_lambda_from_the_loss(demo_dir):
     config = tiny(demo_dir)
     model = build_model(config, 8, (48, 48))
@@ -85,27 +99,9 @@ def test_the_trainer_reads_lambda_from_the_loss(demo_dir):
     joint = METHODS["semunet"].phases[0]
     for lam in (0.1, 0.37):
         loss = JointLoss(lam=lam)
-        trainer = SemuNetTrainer(
-            device=torch.device("cpu"),
-            max_epochs=1,
-            train_data_loader=[],
-            network=PhaseForward(model),
-            optimizer=optimizer,
-            loss_function=loss,
-            phase=joint,
-        )
-        assert trainer.seg_weight == lam
+        assert _trainer(model, optimizer, joint, loss=loss).seg_weight == lam
     with pytest.raises(TypeError):
-        SemuNetTrainer(
-            device=torch.device("cpu"),
-            max_epochs=1,
-            train_data_loader=[],
-            network=PhaseForward(model),
-            optimizer=optimizer,
-            loss_function=JointLoss(),
-            phase=joint,
-            lam=0.5,  # no second source of lambda
-        )
+        _trainer(model, optimizer, joint, lam=0.5)  # no second source of lambda
 
 
 def test_a_frozen_network_with_batchnorm_keeps_its_statistics(demo_dir):
@@ -116,15 +112,7 @@ def test_a_frozen_network_with_batchnorm_keeps_its_statistics(demo_dir):
     recon_only = Phase("recon", "epochs", ("recon",), 1.0, 0.0)
     set_trainable(model, recon_only)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-    trainer = SemuNetTrainer(
-        device=torch.device("cpu"),
-        max_epochs=1,
-        train_data_loader=[],
-        network=PhaseForward(model),
-        optimizer=optimizer,
-        loss_function=JointLoss(),
-        phase=recon_only,
-    )
+    trainer = _trainer(model, optimizer, recon_only)
     bn = model.seg[1]
     before = (bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked))
     recon_before = [p.detach().clone() for p in model.recon.parameters()]
