@@ -474,7 +474,8 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
             "Train and evaluate every row of the paper's Tables 1 and 2 (plus uniform random, a sweep of variable "
             "density masks with a fully sampled centre holding 25-100 % of the budget, and fully sampled) at each "
             "--rates value, fold and seed, into --out: table_recon.md, table_seg.md, fig_*.png, results.json. Run it "
-            "again to resume: finished cells are skipped (other --rows/--seeds/--folds add cells to the same grid). "
+            "again to resume: finished cells are skipped (other --rows/--rates/--seeds add cells to the same grid; "
+            "another --folds needs a new --out). "
             f"Per-cell epochs (main + fine-tuning) by preset: {budget}; other presets use their own."
         ),
         formatter_class=_HelpFormatter,

@@ -16,6 +16,7 @@ next phase starts from those weights; without validation subjects, on its last e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "method_phases",
     "method_uses",
     "method_steps",
+    "phases_steps",
     "phase_from_dict",
     "schedule_phases",
     "config_phases",
@@ -121,11 +123,7 @@ class Method:
     def steps(self, epochs: int, finetune_epochs: int, steps_per_epoch: int) -> dict[str, int]:
         """Optimisation steps each module receives: ``{"sampler": n, "recon": n, "seg": n}`` (0 where it is never
         trained), for ``steps_per_epoch`` batches an epoch."""
-        steps = dict.fromkeys(MODULES, 0)
-        for phase in self.phases:
-            for module in phase.trainable:
-                steps[module] += phase.num_epochs(epochs, finetune_epochs) * int(steps_per_epoch)
-        return steps
+        return phases_steps(self.phases, epochs, finetune_epochs, steps_per_epoch)
 
 
 METHODS: dict[str, Method] = {
@@ -210,6 +208,15 @@ def method_phases(method: str) -> tuple[Phase, ...]:
 def method_uses(method: str) -> set[str]:
     """Modules the method has: a subset of ``{"sampler", "recon", "seg"}``."""
     return set(get_method(method).modules)
+
+
+def phases_steps(phases: Sequence[Phase], epochs: int, finetune_epochs: int, steps_per_epoch: int) -> dict[str, int]:
+    """Optimisation steps each module receives over ``phases``: ``{"sampler": n, "recon": n, "seg": n}``."""
+    steps = dict.fromkeys(MODULES, 0)
+    for phase in phases:
+        for module in phase.trainable:
+            steps[module] += phase.num_epochs(epochs, finetune_epochs) * int(steps_per_epoch)
+    return steps
 
 
 def method_steps(method: str, epochs: int, finetune_epochs: int, steps_per_epoch: int) -> dict[str, int]:

@@ -105,7 +105,7 @@ def _spearman(x: list[float], y: list[float]) -> float | None:
         return None
     from scipy.stats import spearmanr
 
-    return float(spearmanr(x, y).statistic)
+    return float(spearmanr(x, y)[0])  # [0]: the coefficient in every SciPy version
 
 
 def psnr_dice_agreement(summary: Mapping, rates: Iterable[float]) -> list[dict]:

@@ -31,7 +31,7 @@ from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..data.labels import get_label_scheme
 from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
-from ..engines.methods import MODULES, config_phases, get_method, method_steps
+from ..engines.methods import MODULES, config_phases, get_method, phases_steps
 from ..engines.phase import phase_dir
 from ..engines.rundata import RunData, demo_shape, prepare_data, resolve_device
 from ..engines.workflow import check_settings, train
@@ -39,7 +39,7 @@ from ..grid_rows import ROWS
 from ..precision import resolve_precision
 from .grid import GRID_BUDGET, Cell, make_cells, rate_tag
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
-from .tuning import untrained_sweep_cells
+from .tuning import seed0_choices, seed0_siblings, untrained_sweep_cells
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
 
@@ -106,8 +106,8 @@ def _source_commit() -> str | None:
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None
+        return "unknown (git describe failed)"
+    return done.stdout.strip() or "unknown (git describe failed)"
 
 
 def versions() -> dict[str, str]:
@@ -156,31 +156,43 @@ def _check_out(out: Path) -> None:
         )
 
 
+def _read_record(path: Path) -> tuple[Cell, dict]:
+    """One finished cell's record (``cell.json``) and its cell; one clear error if it is not a record."""
+    try:
+        record = json.loads(path.read_text())
+        folds = int(record.get("folds", 1))
+        cell = Cell(record["row"], record["rate"], int(record["seed"]), int(record.get("fold", 0)), folds)
+        cell.spec  # noqa: B018  (an unknown row raises KeyError)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a cell record of this grid ({type(err).__name__}: {err}).") from None
+    return cell, record
+
+
 def _cells_on_disk(out: Path) -> dict[Cell, dict]:
     """The records of the finished cells already in ``out`` (an earlier invocation may have asked for other rows,
     rates or seeds)."""
-    found = {}
-    for path in sorted((out / "cells").rglob(CELL_FILE)):  # cells/<row>/<rate>/[fold<f>/]seed<k>/cell.json
-        try:
-            record = json.loads(path.read_text())
-            folds = int(record.get("folds", 1))
-            cell = Cell(record["row"], record["rate"], int(record["seed"]), int(record.get("fold", 0)), folds)
-            cell.spec  # noqa: B018  (an unknown row raises KeyError)
-        except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}: not a cell record of this grid ({type(err).__name__}: {err}).") from None
-        found[cell] = record
-    return found
+    return dict(_read_record(p) for p in sorted((out / "cells").rglob(CELL_FILE)))  # cells/<row>/<rate>/.../cell.json
+
+
+def _finished_elsewhere(cells: list[Cell], records: dict[Cell, dict], out: Path) -> None:
+    """Add to ``records`` the cells of ``cells`` that another invocation writing to ``out`` has finished since."""
+    for cell in cells:
+        path = out / cell.folder / CELL_FILE
+        if cell not in records and path.is_file():
+            records[cell] = _read_record(path)[1]
 
 
 def _left_out(
     cell: Cell, cells: list[Cell], records: dict, out: Path, skipped: dict[Cell, str], tune_every_seed: bool
 ) -> bool:
-    """Whether the sweep's tuning protocol leaves ``cell`` out, now that more seed-0 cells may have finished (in
-    this invocation or in another one writing to ``out``); a left-out cell is added to ``skipped``."""
+    """Whether the sweep's tuning protocol leaves ``cell`` out, now that more of its seed-0 shares may have finished
+    (in this invocation or in another one writing to ``out``: their records are read into ``records``); a left-out
+    cell is added to ``skipped``."""
     if tune_every_seed or not cell.spec.sweep or cell.seed == 0:
         return False
-    on_disk = {**_cells_on_disk(out), **records}
-    left = untrained_sweep_cells(list(dict.fromkeys(cells + list(on_disk))), on_disk)
+    siblings = seed0_siblings(cell, cells)
+    _finished_elsewhere(siblings, records, out)
+    left = untrained_sweep_cells([cell, *siblings], records)
     if cell not in left:
         return False
     skipped[cell] = left[cell]
@@ -190,7 +202,9 @@ def _left_out(
     return True
 
 
-def _plan(pending: list[Cell], skipped: dict[Cell, str], records: dict[Cell, dict]) -> dict:
+def _plan(
+    pending: list[Cell], skipped: dict[Cell, str], records: dict[Cell, dict], cells: list[Cell], tune_every_seed: bool
+) -> dict:
     """Log the cells ``pending`` per row and rate, each group timed by the mean time of that row's finished cells
     (at that rate if there are some); sweep cells at later seeds whose seed-0 choice is not known yet are counted as
     the one share per rate, fold and seed that will train. Return the pending and left-out cell names."""
@@ -200,7 +214,12 @@ def _plan(pending: list[Cell], skipped: dict[Cell, str], records: dict[Cell, dic
         done = same or [r["seconds"] for c, r in records.items() if c.row == row]
         return (sum(done) / len(done) if done else None), len(done)
 
-    waiting = [c for c in pending if c.spec.sweep and c.seed > 0]
+    choices = seed0_choices(cells, records)
+    waiting = [
+        c
+        for c in pending
+        if c.spec.sweep and c.seed > 0 and not tune_every_seed and (c.rate, c.fold, c.folds) not in choices
+    ]
     groups: dict[tuple[str, str], int] = {}
     for cell in pending:
         if cell not in waiting:
@@ -288,7 +307,8 @@ def _score_cell(cell: Cell, run_dir: Path, data: RunData, config: ExperimentConf
         val = _finite_scores(evaluate(model, data.val, config, data.scheme, device)["mean"], recon)
         val = {k: v for k, v in val.items() if k in _VOLUME_KEYS}
     steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
-    steps = method_steps(cell.spec.method, config.train.epochs, config.train.finetune_epochs, steps_per_epoch)
+    # the budget of the phases this run trains (a train.schedule in --config may differ from the method's own)
+    steps = phases_steps(config_phases(config), config.train.epochs, config.train.finetune_epochs, steps_per_epoch)
     steps_run = _steps_run(run_dir, config)
     if steps_run != steps:
         logger.warning("cell %s: its modules trained %s steps, not the budget's %s", cell.name, steps_run, steps)
@@ -393,6 +413,11 @@ def run_grid(
     _check_out(out)
     records = _cells_on_disk(out)
     on_disk = sorted({c.folds for c in records})
+    if len(on_disk) > 1:
+        raise ValueError(
+            f"{out}: the grid there mixes splits of the subjects (--folds {on_disk}), which cannot be pooled; keep "
+            "the cells of one split in this folder, or choose a new --out."
+        )
     if on_disk and on_disk != [int(folds)]:
         raise ValueError(
             f"{out}: the grid there splits the subjects with --folds {on_disk[0]}, not {folds}; pooling runs of two "
@@ -416,23 +441,25 @@ def run_grid(
         "finetune_epochs": base.train.finetune_epochs,
         "spatial_size": size,
         "config_file": str(config_file) if config_file else None,
+        "sweep_tuning": "every seed" if tune_every_seed else "seed 0",
     }
     class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
     skipped = {} if tune_every_seed else untrained_sweep_cells(cells, records)
     pending = [c for c in cells if c not in records and c not in skipped]
     stale = [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]
     logger.info(
-        "grid in %s: %d cells, %d finished, %d to train, %d to score again, %d sweep cells left out (the centre "
-        "share is tuned at seed 0)",
+        "grid in %s: %d cells, %d finished, %d to train, %d to score again%s",
         out,
         len(cells) - len(skipped),
         len(records),
         len(pending),
         len(stale),
-        len(skipped),
+        "; the centre-share sweep trains every share at every seed (--tune-every-seed)"
+        if tune_every_seed
+        else f"; {len(skipped)} sweep cells left out (the centre share is tuned at seed 0)",
     )
     if plan_only:
-        return _plan(pending, skipped, records)
+        return _plan(pending, skipped, records, cells, tune_every_seed)
     out.mkdir(parents=True, exist_ok=True)
     datasets: dict[tuple[int, int], RunData] = {}  # per split: (folds, fold)
     from tqdm.auto import tqdm
@@ -453,6 +480,13 @@ def run_grid(
                 bar.total -= 1
                 bar.refresh()
                 continue
+            if cell in pending:
+                _finished_elsewhere([cell], records, out)
+                if cell in records:  # another invocation on the same folder finished it meanwhile
+                    logger.info("cell %s was finished by another invocation; its record is kept", cell.name)
+                    pending.remove(cell)
+                    bar.update(1)
+                    continue
             split = (cell.folds, cell.fold)
             if split not in datasets:
                 datasets[split] = prepare_data(config)
@@ -480,12 +514,14 @@ def run_grid(
                 cell.name,
                 time.time() - t0,
                 left,
-                len(cells),
+                len(cells) - len(skipped),
                 left * (time.time() - start) / trained / 60,
             )
             reported = [c for c in cells if c not in skipped]
-            save_json_atomic(collect_results(reported, records, settings, class_names), out / "results.json")
+            results = collect_results(reported, records, settings, class_names)
+            save_json_atomic({**results, "cells_left_out": [c.name for c in skipped]}, out / "results.json")
     results = collect_results([c for c in cells if c not in skipped], records, settings, class_names)
+    results["cells_left_out"] = [c.name for c in skipped]
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:

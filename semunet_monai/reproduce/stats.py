@@ -93,7 +93,8 @@ def add_tuned_cells(cells: Iterable[Mapping]) -> list[Mapping]:
     for group in runs.values():
         scored = [(v, c) for c in group if (v := _value((c.get("val") or {}).get("psnr"))) is not None]
         if scored:
-            best = max(scored, key=lambda vc: vc[0])[1]
+            # ties: the smallest share, whatever order the cells came in (a resumed grid reads them from disk)
+            best = max(scored, key=lambda vc: (vc[0], -SWEEP_ROWS.index(vc[1]["row"])))[1]
             tuned.append({**best, "row": TUNED, "chosen": best["row"], "candidates": len(scored)})
     return cells + tuned
 

@@ -5,7 +5,8 @@ Why: the sweep's points (:data:`~semunet_monai.grid_rows.SWEEP_ROWS`) exist to f
 repeating every point at every seed multiplies the grid's cost by the number of shares while the other rows get
 their seeds for one configuration. A seed > 0 sweep cell is therefore left out once its rate and fold have a scored
 seed-0 cell for every share of the grid, and that seed chose another share; the tuned row
-(:func:`~.stats.add_tuned_cells`) of that seed is then the chosen share, by construction.
+(:func:`~.stats.add_tuned_cells`) of that seed is then the chosen share, by construction. A seed that has more
+shares (trained with ``--tune-every-seed``, or before this protocol) chooses among them by its own validation PSNR.
 """
 
 from __future__ import annotations
@@ -15,7 +16,32 @@ from collections.abc import Iterable, Mapping
 from .grid import Cell
 from .stats import add_tuned_cells
 
-__all__ = ["untrained_sweep_cells"]
+__all__ = ["seed0_choices", "seed0_siblings", "untrained_sweep_cells"]
+
+
+def seed0_siblings(cell: Cell, cells: Iterable[Cell]) -> list[Cell]:
+    """The seed-0 sweep cells of ``cells`` at ``cell``'s rate and fold: the shares its tuning chooses among."""
+    return [
+        c
+        for c in cells
+        if c.spec.sweep and c.seed == 0 and (c.rate, c.fold, c.folds) == (cell.rate, cell.fold, cell.folds)
+    ]
+
+
+def seed0_choices(cells: Iterable[Cell], records: Mapping[Cell, Mapping]) -> dict[tuple, str]:
+    """``{(rate, fold, folds): row}``: the share seed 0 chose, for each rate and fold whose seed-0 sweep cells (in
+    ``cells``) are all finished (in ``records``) with validation scores."""
+    first: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        if c.spec.sweep and c.seed == 0:
+            first.setdefault((c.rate, c.fold, c.folds), []).append(c)
+    chosen: dict[tuple, str] = {}
+    for key, group in first.items():
+        if all(c in records for c in group):
+            tuned = [t for t in add_tuned_cells([records[c] for c in group]) if "chosen" in t]
+            if tuned:
+                chosen[key] = tuned[0]["chosen"]
+    return chosen
 
 
 def untrained_sweep_cells(cells: Iterable[Cell], records: Mapping[Cell, Mapping]) -> dict[Cell, str]:
@@ -30,19 +56,13 @@ def untrained_sweep_cells(cells: Iterable[Cell], records: Mapping[Cell, Mapping]
     chosen share.
     """
     cells = list(cells)
-    sweep = [c for c in cells if c.spec.sweep]
-    first: dict[tuple, list[Cell]] = {}
-    for c in sweep:
-        if c.seed == 0:
-            first.setdefault((c.rate, c.fold, c.folds), []).append(c)
-    chosen: dict[tuple, str] = {}
-    for key, group in first.items():
-        if all(c in records for c in group):
-            tuned = [t for t in add_tuned_cells([records[c] for c in group]) if "chosen" in t]
-            if tuned:
-                chosen[key] = tuned[0]["chosen"]
+    chosen = seed0_choices(cells, records)
     return {
         c: chosen[key]
-        for c in sweep
-        if c.seed > 0 and c not in records and (key := (c.rate, c.fold, c.folds)) in chosen and c.row != chosen[key]
+        for c in cells
+        if c.spec.sweep
+        and c.seed > 0
+        and c not in records
+        and (key := (c.rate, c.fold, c.folds)) in chosen
+        and c.row != chosen[key]
     }

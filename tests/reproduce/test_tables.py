@@ -232,7 +232,7 @@ def test_centre_share_sweep_section(tmp_path):
     assert _header(_table(sweep)[0:1][0]) == ["α", "Centre share", "Validation PSNR (dB)", "Test PSNR (dB)"] + [
         "Test Dice, 7 classes (%)",
         "Test Dice, CSF/GM/WM (%)",
-        "Chosen by the tuned row (runs)",
+        "Chosen (runs with the whole sweep)",
     ]
     assert _line(sweep, "10%", "25 %") == ["10%", "25 %", "30.00", "35.00", "80.00", "90.00", "0 of 1"]
     assert _line(sweep, "10%", "50 %") == ["10%", "50 %", "31.00", "32.00", "66.00", "76.00", "1 of 1"]
@@ -242,7 +242,7 @@ def test_centre_share_sweep_section(tmp_path):
     results = make_results(seeds=(0, 1))
     results["cells"] = [c for c in results["cells"] if not (c["seed"] == 1 and c["row"] == "baseline_c25")]
     sweep = _section(_write(tmp_path, results)[0], "Centre-share sweep")
-    assert _line(sweep, "10%", "50 %")[-1] == "2 of 2"
+    assert _line(sweep, "10%", "50 %")[-1] == "1 of 1"  # seed 1 had one share: its choice is not counted
     assert "At 10%, 1 of the 2 runs are at seeds after the first with fewer than the 2 shares" in sweep
     assert "unfinished" not in sweep
     # a seed-0 run whose sweep is not finished yet is told apart from the protocol's later seeds

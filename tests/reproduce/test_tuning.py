@@ -3,6 +3,8 @@ subjects, and only the chosen share is trained at the other seeds."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from semunet_monai.cli import main
@@ -54,6 +56,13 @@ def test_only_the_share_seed_0_chose_is_left_for_the_other_seeds():
     assert sorted((t["fold"], t["chosen"]) for t in tuned) == [(0, "baseline_c100"), (1, "baseline_c25")]
 
 
+def test_a_tie_on_validation_goes_to_the_smaller_share_whatever_the_order():
+    cells = [Cell(r, 0.1, 0, 0, 1) for r in ("baseline_c100", "baseline_c50", "baseline_c25")]
+    for order in (cells, cells[::-1]):
+        tuned = [t for t in add_tuned_cells([_record(c, psnr=25.0) for c in order]) if "chosen" in t]
+        assert [t["chosen"] for t in tuned] == ["baseline_c25"]
+
+
 def test_nothing_is_left_out_before_seed_0_has_scored_every_share():
     cells = _cells(2)
     done = [c for c in cells if c.seed == 0 and not (c.fold == 1 and c.row == "baseline_c25")]
@@ -87,19 +96,26 @@ def fake_training(monkeypatch):
 
     def score(cell, run_dir, data, config, seconds):
         trained.append(cell)
+        _write_record(run_dir.parents[len(cell.folder.split("/")) - 1], cell)
         return _record(cell)
 
     monkeypatch.setattr(runner, "_score_cell", score)
     return trained
 
 
+def _write_record(out, cell):
+    """A finished cell's record on disk, as the runner (or another invocation on the same folder) writes it."""
+    (out / cell.folder).mkdir(parents=True, exist_ok=True)
+    (out / cell.folder / "cell.json").write_text(json.dumps(_record(cell)))
+
+
 def _run(tmp_path, demo_dir, **kw):
     config = tmp_path / "grid.yaml"
     config.write_text(f"data:\n  demo_dir: {demo_dir}\n")
+    kw.setdefault("seeds", 3)
     return runner.run_grid(
         tmp_path / "out",
         [0.1],
-        seeds=3,
         preset="tiny",
         rows=SHARES,
         config_file=config,
@@ -122,6 +138,27 @@ def test_the_grid_trains_the_chosen_share_at_later_seeds(tmp_path, demo_dir, fak
     ]
     assert len(results["cells"]) == 8 and results["cells_missing"] == []  # left out is not missing
     assert sum("left out: seed 0 chose baseline_c100" in r.message for r in caplog.records) == 2
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["settings"]["sweep_tuning"] == "seed 0" and len(saved["cells_left_out"]) == 4
+    assert "baseline_c25 a10 fold 0 seed 1" in saved["cells_left_out"]
+
+
+def test_a_cell_finished_by_another_invocation_is_not_trained_again(tmp_path, demo_dir, fake_training, caplog):
+    caplog.set_level("INFO", logger="semunet_monai.reproduce.runner")
+    other = Cell("baseline_c100", 0.1, 0, 0, 2)
+    real_score = runner._score_cell
+
+    def score_and_race(cell, run_dir, *args):  # while this cell trains, another worker finishes `other`
+        _write_record(tmp_path / "out", other)
+        return real_score(cell, run_dir, *args)
+
+    runner._score_cell = score_and_race
+    try:
+        results = _run(tmp_path, demo_dir, seeds=1)
+    finally:
+        runner._score_cell = real_score
+    assert other not in fake_training and len(fake_training) == 3 and len(results["cells"]) == 4
+    assert "cell baseline_c100 a10 fold 0 seed 0 was finished by another invocation" in caplog.text
 
 
 def test_tune_every_seed_trains_the_whole_sweep(tmp_path, demo_dir, fake_training):
@@ -137,6 +174,15 @@ def test_plan_lists_the_cells_to_train_and_writes_nothing(tmp_path, demo_dir, fa
     assert "8 cells wait on seed 0's choice; 4 will train" in caplog.text
     assert "about 8 cells to train" in caplog.text and "nothing was trained or written" in caplog.text
     assert "no finished cell of this row to time it by" in caplog.text and "plus 8 untimed cells" in caplog.text
+    # once seed 0 has chosen, the plan names exactly the chosen shares of the later seeds
+    _run(tmp_path, demo_dir, seeds=1)
+    caplog.clear()
+    plan = _run(tmp_path, demo_dir, plan_only=True)
+    assert len(plan["pending"]) == 4 and len(plan["left_out"]) == 4 and "wait on seed 0" not in caplog.text
+    assert "baseline_c100 a10: 2 to train" in caplog.text and "baseline_c25 a10: 2 to train" in caplog.text
+    # with --tune-every-seed every share of every seed is planned
+    plan = _run(tmp_path, demo_dir, plan_only=True, tune_every_seed=True)
+    assert len(plan["pending"]) == 8 and plan["left_out"] == [] and "about 8 cells to train" in caplog.text
 
 
 def test_cli_help_names_the_protocol(capsys):
