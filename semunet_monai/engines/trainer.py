@@ -40,14 +40,14 @@ def _target(image: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return torch.cat([image, torch.zeros_like(image)], dim=1)
 
 
-def _frozen_networks(network: nn.Module) -> list[nn.Module]:
-    """The ReconNet and SegNet that this phase does not train (every parameter frozen): they run in eval mode, so a
-    frozen network with running statistics (BatchNorm) or dropout neither updates nor drops while the others train.
-    SampNet keeps the trainer's mode: its mode decides between Monte-Carlo draws and the top-n mask."""
+def _frozen_networks(network: nn.Module, phase: Phase) -> list[nn.Module]:
+    """The ReconNet and SegNet outside the phase's trainable modules: they run in eval mode, so a frozen network with
+    running statistics (BatchNorm) or dropout neither updates nor drops while the others train. SampNet keeps the
+    trainer's mode: its mode decides between Monte-Carlo draws and the top-n mask."""
     model = getattr(network, "module", network)  # DistributedDataParallel around the PhaseForward
     model = getattr(model, "model", model)
-    parts = [getattr(model, name, None) for name in ("recon", "seg")]
-    return [m for m in parts if m is not None and not any(p.requires_grad for p in m.parameters())]
+    parts = {name: getattr(model, name, None) for name in ("recon", "seg")}
+    return [m for name, m in parts.items() if m is not None and name not in phase.trainable]
 
 
 class PhaseForward(nn.Module):
@@ -103,6 +103,7 @@ class SemuNetTrainer(SupervisedTrainer):
         self.phase = phase
         self.recon_weight = float(phase.recon_weight)
         self.seg_weight = phase.seg_weight_value(loss_function.lam)
+        self.frozen_networks = _frozen_networks(self.network, phase)
 
     def step(
         self,
@@ -115,7 +116,7 @@ class SemuNetTrainer(SupervisedTrainer):
         physics; ``kspace``: its fully sampled raw k-space); returns the outputs with tensor losses."""
         engine = self  # the names of MONAI's _iteration, which this body follows
         engine.network.train()
-        for frozen in _frozen_networks(engine.network):
+        for frozen in engine.frozen_networks:
             frozen.eval()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         use_seg = self.seg_weight > 0

@@ -29,6 +29,7 @@ import yaml
 
 from ..config import ExperimentConfig, config_from_dict, load_config, read_yaml
 from ..data.labels import get_label_scheme
+from ..engines.checkpoint import load_checkpoint
 from ..engines.evaluation import evaluate, load_trained_model, write_table
 from ..engines.handlers import save_json_atomic
 from ..engines.methods import MODULES, config_phases, get_method, phases_steps
@@ -39,7 +40,7 @@ from ..grid_rows import ROWS
 from ..precision import resolve_precision
 from .grid import GRID_BUDGET, Cell, make_cells, rate_tag
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
-from .tuning import seed0_choices, seed0_siblings, untrained_sweep_cells
+from .tuning import seed0_choices, seed0_siblings, tuning_key, untrained_sweep_cells
 
 __all__ = ["grid_config", "run_grid", "collect_results", "write_report", "versions"]
 
@@ -216,9 +217,7 @@ def _plan(
 
     choices = seed0_choices(cells, records)
     waiting = [
-        c
-        for c in pending
-        if c.spec.sweep and c.seed > 0 and not tune_every_seed and (c.rate, c.fold, c.folds) not in choices
+        c for c in pending if c.spec.sweep and c.seed > 0 and not tune_every_seed and tuning_key(c) not in choices
     ]
     groups: dict[tuple[str, str], int] = {}
     for cell in pending:
@@ -279,7 +278,7 @@ def _steps_run(run_dir: Path, config: ExperimentConfig) -> dict[str, int]:
     for index, phase in enumerate(config_phases(config)):
         path = phase_dir(run_dir, index, phase) / "latest.pt"
         if path.is_file():  # a phase of 0 epochs leaves no folder
-            iteration = int(torch.load(path, map_location="cpu", weights_only=False)["trainer"]["iteration"])
+            iteration = int(load_checkpoint(path)["trainer"]["iteration"])
             for module in phase.trainable:
                 steps[module] += iteration
     return steps
@@ -465,6 +464,10 @@ def run_grid(
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    def results_now() -> dict:  # results.json: the cells the protocol trains, and the ones it left out
+        kept = [c for c in cells if c not in skipped]
+        return {**collect_results(kept, records, settings, class_names), "cells_left_out": [c.name for c in skipped]}
+
     bar = tqdm(total=len(cells) - len(skipped), initial=len(records), desc="grid", unit="cell", disable=not progress)
     start, trained = time.time(), 0
     with contextlib.ExitStack() as stack:
@@ -517,11 +520,8 @@ def run_grid(
                 len(cells) - len(skipped),
                 left * (time.time() - start) / trained / 60,
             )
-            reported = [c for c in cells if c not in skipped]
-            results = collect_results(reported, records, settings, class_names)
-            save_json_atomic({**results, "cells_left_out": [c.name for c in skipped]}, out / "results.json")
-    results = collect_results([c for c in cells if c not in skipped], records, settings, class_names)
-    results["cells_left_out"] = [c.name for c in skipped]
+            save_json_atomic(results_now(), out / "results.json")
+    results = results_now()
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:

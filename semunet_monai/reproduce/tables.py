@@ -171,11 +171,17 @@ def _seg_paper() -> str:
     return md_table(["α"] + [name for _, name in SEG_COLUMNS], rows)
 
 
-def _per_class(summary: Mapping, rates: list[float], classes: Sequence[str]) -> str:
+def _class_lines(rates: list[float]) -> list[tuple[str, str, str]]:
+    """The ``(rate label, rate tag, row)`` lines of the per-class tables: each rate's rows, then the rate-free ones."""
     names = dict(SEG_COLUMNS + SEG_EXTRAS)
     per_rate = [r for r in names if r not in ROWS or ROWS[r].per_rate]
     lines = [(rate_label(r), rate_tag(r), row) for r in rates for row in per_rate]
-    lines += [("full", "full", r) for r in names if r in ROWS and not ROWS[r].per_rate]
+    return lines + [("full", "full", r) for r in names if r in ROWS and not ROWS[r].per_rate]
+
+
+def _per_class(summary: Mapping, rates: list[float], classes: Sequence[str]) -> str:
+    names = dict(SEG_COLUMNS + SEG_EXTRAS)
+    lines = _class_lines(rates)
     metrics = [f"dice_{c}" for c in classes] + ["mean_dice"]
     metrics += [f"dice_tissue3_{c}" for c in _TISSUE3] + ["mean_dice_tissue3"]
     rows = [
@@ -197,18 +203,15 @@ def _worst_runs(cells: list[Mapping], rates: list[float], classes: Sequence[str]
     names = dict(SEG_COLUMNS + SEG_EXTRAS)
     keys = [f"dice_{c}" for c in classes]
     rows = []
-    for tag, label in [(rate_tag(r), rate_label(r)) for r in rates] + [("full", "full")]:
-        for row, name in names.items():
-            if row in ROWS and (ROWS[row].per_rate != (tag != "full")):
-                continue
-            runs = [c.get("mean") or {} for c in cells if c["row"] == row and rate_tag(c["rate"]) == tag]
-            line = []
-            for key in keys:
-                vals = [v for m in runs if isinstance(v := m.get(key), float) and np.isfinite(v)]
-                low = sum(v < COLLAPSE_DICE for v in vals)
-                line.append(f"{100 * min(vals):.1f} ({low}/{len(vals)})" if vals else MISSING)
-            if any(x != MISSING for x in line):
-                rows.append([label, name, *line])
+    for label, tag, row in _class_lines(rates):
+        runs = [c.get("mean") or {} for c in cells if c["row"] == row and rate_tag(c["rate"]) == tag]
+        line = []
+        for key in keys:
+            vals = [v for m in runs if isinstance(v := m.get(key), float) and np.isfinite(v)]
+            low = sum(v < COLLAPSE_DICE for v in vals)
+            line.append(f"{100 * min(vals):.1f} ({low}/{len(vals)})" if vals else MISSING)
+        if any(x != MISSING for x in line):
+            rows.append([label, names[row], *line])
     if not rows:
         return "No run has per-class Dice."
     intro = (

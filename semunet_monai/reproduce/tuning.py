@@ -16,16 +16,17 @@ from collections.abc import Iterable, Mapping
 from .grid import Cell
 from .stats import add_tuned_cells
 
-__all__ = ["seed0_choices", "seed0_siblings", "untrained_sweep_cells"]
+__all__ = ["seed0_choices", "seed0_siblings", "tuning_key", "untrained_sweep_cells"]
+
+
+def tuning_key(cell: Cell) -> tuple:
+    """What a share is tuned for: the rate and fold (a choice at seed 0 holds for every seed of them)."""
+    return (cell.rate, cell.fold, cell.folds)
 
 
 def seed0_siblings(cell: Cell, cells: Iterable[Cell]) -> list[Cell]:
     """The seed-0 sweep cells of ``cells`` at ``cell``'s rate and fold: the shares its tuning chooses among."""
-    return [
-        c
-        for c in cells
-        if c.spec.sweep and c.seed == 0 and (c.rate, c.fold, c.folds) == (cell.rate, cell.fold, cell.folds)
-    ]
+    return [c for c in cells if c.spec.sweep and c.seed == 0 and tuning_key(c) == tuning_key(cell)]
 
 
 def seed0_choices(cells: Iterable[Cell], records: Mapping[Cell, Mapping]) -> dict[tuple, str]:
@@ -34,7 +35,7 @@ def seed0_choices(cells: Iterable[Cell], records: Mapping[Cell, Mapping]) -> dic
     first: dict[tuple, list[Cell]] = {}
     for c in cells:
         if c.spec.sweep and c.seed == 0:
-            first.setdefault((c.rate, c.fold, c.folds), []).append(c)
+            first.setdefault(tuning_key(c), []).append(c)
     chosen: dict[tuple, str] = {}
     for key, group in first.items():
         if all(c in records for c in group):
@@ -63,6 +64,6 @@ def untrained_sweep_cells(cells: Iterable[Cell], records: Mapping[Cell, Mapping]
         if c.spec.sweep
         and c.seed > 0
         and c not in records
-        and (key := (c.rate, c.fold, c.folds)) in chosen
+        and (key := tuning_key(c)) in chosen
         and c.row != chosen[key]
     }
