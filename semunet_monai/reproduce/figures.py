@@ -19,6 +19,7 @@ from ..atomic import atomic_write
 from ..grid_rows import ROWS, TUNED
 from .figures_curves import curves_figure
 from .figures_recon import MISSING, RECON_ROWS, bare_axes, recon_figure, short_name
+from .figures_scores import scores_figure
 from .grid import rate_tag
 from .stats import add_tuned_cells
 
@@ -210,7 +211,8 @@ def _curves(grid: GridFiles) -> Figure:
 def write_figures(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
     """Write the grid's figures into ``out_dir``: ``fig_masks.png``, one ``fig_recon_<rate tag>.png`` per rate with
     cells and ``fig_curves.png``, all of one replicate (the lowest seed, then fold 0); the masks figure marks the
-    centre share the tuned fixed mask chose most often at each rate (over all replicates).
+    centre share the tuned fixed mask chose most often at each rate (over all replicates); ``fig_psnr_dice.png``
+    plots every run's test PSNR against its test Dice (all replicates).
 
     Args:
         results: the grid's results (``out_dir/results.json``): ``"cells"`` (each with ``"row"``, ``"rate"``,
@@ -219,7 +221,7 @@ def write_figures(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]
         out_dir: the grid's output folder.
 
     Returns:
-        the written PNG paths (no masks or reconstruction figure when there is no undersampling rate).
+        the written PNG paths (no masks, reconstruction or PSNR-Dice figure when there is no undersampling rate).
 
     Raises:
         ValueError: ``results`` lacks ``"cells"`` or a cell lacks ``"row"`` or ``"folder"``.
@@ -235,4 +237,6 @@ def write_figures(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]
             continue
         written.append(_save(recon_figure(grid, rate), out_dir / f"fig_recon_{rate_tag(rate)}.png"))
     written.append(_save(_curves(grid), out_dir / "fig_curves.png"))
+    if grid.rates:
+        written.append(_save(scores_figure(results["cells"], sorted(grid.rates)), out_dir / "fig_psnr_dice.png"))
     return written

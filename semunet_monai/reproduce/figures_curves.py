@@ -8,13 +8,21 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-__all__ = ["NO_RECONSTRUCTION", "CURVE_METRICS", "cumulative_epochs", "phase_starts", "metric_series", "curves_figure"]
+__all__ = [
+    "COLOURS",
+    "NO_RECONSTRUCTION",
+    "CURVE_METRICS",
+    "cumulative_epochs",
+    "phase_starts",
+    "metric_series",
+    "curves_figure",
+]
 
 # (metrics.json key, axis label) of the two figure rows
 CURVE_METRICS: tuple[tuple[str, str], ...] = (("psnr", "PSNR (dB)"), ("mean_dice", "mean Dice"))
 
 # matplotlib's tab10, then tab20's light tones: one colour per row of the grid; black for the dashed references
-_COLOURS = (
+COLOURS = (
     *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"),
     *("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"),
     "#000000",
@@ -78,8 +86,8 @@ def curves_figure(
         title: figure title.
     """
     drawn_in_colour = [key for key in labels if key not in dashed]
-    colours = {key: _COLOURS[i % (len(_COLOURS) - 1)] for i, key in enumerate(drawn_in_colour)}
-    colours.update(dict.fromkeys(dashed, _COLOURS[-1]))  # references in black
+    colours = {key: COLOURS[i % (len(COLOURS) - 1)] for i, key in enumerate(drawn_in_colour)}
+    colours.update(dict.fromkeys(dashed, COLOURS[-1]))  # references in black
     ncols = max(1, len(columns))
     fig = Figure(figsize=(3.6 * ncols + 1.8, 5.2), layout="constrained")
     axes = fig.subplots(len(CURVE_METRICS), ncols, squeeze=False, sharey="row")

@@ -27,6 +27,7 @@ __all__ = [
     "VOLUME_METRICS",
     "SUMMARY_METRIC",
     "add_tuned_cells",
+    "finite_value",
     "spread",
     "summarise",
     "summary_mean",
@@ -45,7 +46,7 @@ VOLUME_METRICS: tuple[str, ...] = tuple(SUMMARY_METRIC)
 Key = tuple[str, int]  # (test subject, seed)
 
 
-def _value(x: object) -> float | None:
+def finite_value(x: object) -> float | None:
     """``x`` as a float, or None if it is None or not finite."""
     if x is None:
         return None
@@ -91,7 +92,7 @@ def add_tuned_cells(cells: Iterable[Mapping]) -> list[Mapping]:
             runs.setdefault((rate_tag(c["rate"]), c.get("fold", 0), c.get("seed", 0)), []).append(c)
     tuned = []
     for group in runs.values():
-        scored = [(v, c) for c in group if (v := _value((c.get("val") or {}).get("psnr"))) is not None]
+        scored = [(v, c) for c in group if (v := finite_value((c.get("val") or {}).get("psnr"))) is not None]
         if scored:
             # ties: the smallest share, whatever order the cells came in (a resumed grid reads them from disk)
             best = max(scored, key=lambda vc: (vc[0], -SWEEP_ROWS.index(vc[1]["row"])))[1]
@@ -120,7 +121,7 @@ def summarise(cells: Iterable[Mapping]) -> dict:
     summary: dict = {}
     for (row, tag), means in groups.items():
         metrics = list(dict.fromkeys(k for m in means for k in m if _is_summary_metric(k)))
-        summary.setdefault(row, {})[tag] = {k: spread(_value(m.get(k)) for m in means) for k in metrics}
+        summary.setdefault(row, {})[tag] = {k: spread(finite_value(m.get(k)) for m in means) for k in metrics}
     return summary
 
 
@@ -150,7 +151,7 @@ def volume_values(cells: Iterable[Mapping], row: str, rate: float | None, metric
         if cell["row"] != row or rate_tag(cell["rate"]) != tag:
             continue
         for subject, scores in (cell.get("per_volume") or {}).items():
-            v = _value((scores or {}).get(key))
+            v = finite_value((scores or {}).get(key))
             if v is not None:
                 out[(str(subject), int(cell.get("seed", 0)))] = v
     return out
@@ -183,7 +184,7 @@ def hierarchical_bootstrap(diffs: Mapping[Key, float], n_boot: int = 10000, seed
         raise ValueError(f"argument 'n_boot' must be at least 1, got {n_boot}.")
     if not 0 < level < 1:
         raise ValueError(f"argument 'level' must be in (0, 1), got {level}.")
-    values = {k: v for k, d in diffs.items() if (v := _value(d)) is not None}
+    values = {k: v for k, d in diffs.items() if (v := finite_value(d)) is not None}
     subjects = sorted({s for s, _ in values})
     seeds = sorted({k for _, k in values})
     if len(subjects) < 2:

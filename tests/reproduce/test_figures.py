@@ -94,7 +94,7 @@ def make_grid(out: Path, rates=RATES, rows=ROWS_SMALL, seeds=1, folds=1, val=Non
 
 
 def _expected(out: Path, rates=RATES) -> set[Path]:
-    return {out / "fig_masks.png", out / "fig_curves.png"} | {
+    return {out / "fig_masks.png", out / "fig_curves.png", out / "fig_psnr_dice.png"} | {
         out / f"fig_recon_a{round(100 * r):02d}.png" for r in rates
     }
 
