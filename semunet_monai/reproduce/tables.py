@@ -128,10 +128,18 @@ def _stat(summary: Mapping, row: str, tag: str, metric: str) -> Mapping | None:
 
 
 def _line(summary: Mapping, tag: str, metric: str, scale: float, columns: list, extras: list) -> list[str]:
-    """One table line: the paper's columns (best in bold), then the extra columns."""
-    stats = [_stat(summary, row, tag, metric) for row, _ in columns]
-    texts = bold_best([fmt_stat(s, scale) for s in stats], [s.get("mean") if s else None for s in stats])
-    return texts + [fmt_stat(_stat(summary, row, tag, metric), scale) for row, _ in extras]
+    """One table line: the paper's columns (best in bold), then the extra columns. A cell that averages another
+    number of runs than most cells of its line says how many (``(5 runs)``): a grid being filled in, or rows run
+    with fewer seeds, is visible where its numbers are read."""
+    stats = [_stat(summary, row, tag, metric) for row, _ in columns + extras]
+    runs = [s["n"] if s and s.get("mean") is not None else None for s in stats]
+    counts = Counter(n for n in runs if n is not None)
+    usual = max(counts, key=lambda n: (counts[n], n)) if counts else None  # ties: the larger count
+    texts = [fmt_stat(s, scale) for s in stats]
+    texts[: len(columns)] = bold_best(
+        texts[: len(columns)], [s.get("mean") if s else None for s in stats[: len(columns)]]
+    )
+    return [t + (f" ({n} runs)" if n not in (None, usual) else "") for t, n in zip(texts, runs)]
 
 
 def _recon_ours(summary: Mapping, rates: list[float]) -> str:
@@ -435,6 +443,10 @@ def _common_notes(results: Mapping, n_boot: int, modules: Sequence[tuple[str, st
     ]
 
 
+_RUNS = (
+    " A cell marked `(k runs)` averages another number of runs than most cells of its line (a row run with fewer "
+    "seeds, or a grid still being filled in)."
+)
 _PATTERNS = (
     "The 'Random' columns are a variable-density Gaussian 2-D pattern (sampling kind `gaussian`, no forced centre); "
     "'Uniform random' is a uniform random 2-D mask and 'VD + centre s %' a variable-density pattern whose fully "
@@ -448,7 +460,7 @@ def _recon_markdown(results: Mapping, tables: Mapping) -> str:
         "Scores are per test volume (PSNR and SSIM with data_range = the reference volume's maximum; SSIM is 2-D, "
         "averaged over the slices), averaged over the test subjects of a run; the tables show the mean over runs "
         "(folds × seeds) and `±` the standard deviation over runs (only with more than one run). Bold: the best of "
-        "the paper's columns on each line.",
+        "the paper's columns on each line." + _RUNS,
         _PATTERNS,
         "LOUPE's numbers come from the LOUPE-Seg run's reconstruction (its segmentation phase leaves the mask and "
         "the reconstruction network unchanged).",
@@ -469,7 +481,7 @@ def _seg_markdown(results: Mapping, tables: Mapping) -> str:
     notes = [
         "Dice is per test volume and excludes background, averaged over the classes and then over the test "
         "subjects of a run; the tables show the mean over runs (folds × seeds) and `±` the standard deviation over "
-        "runs (only with more than one run). Bold: the best of the paper's columns on each line.",
+        "runs (only with more than one run). Bold: the best of the paper's columns on each line." + _RUNS,
         "Two class sets: the 7 training classes (paper7) and the MRBrainS13 challenge's 3 tissue classes "
         "(CSF, GM, WM; cerebellum and brainstem count as background), the prediction merged into them.",
         "MD-Recon-Net + SegNet is not in the paper's Table 2. 'Fully sampled' segments the fully sampled images: "

@@ -182,6 +182,27 @@ def test_plus_minus_only_with_several_runs(tmp_path):
     assert "76.23 ± 0.00" in _line(ours, "10%", "SSIM (%)")
 
 
+def test_cells_with_fewer_runs_than_their_line_say_how_many(tmp_path):
+    results = make_results(seeds=(0, 1, 2))
+    # MD-Recon-Net Random and the 50 % share ran seed 0 only: 1 run against 3 for the others
+    results["cells"] = [
+        c for c in results["cells"] if c["row"] not in ("mdrecon_random", "baseline_c50") or c["seed"] == 0
+    ]
+    recon, seg = _write(tmp_path, results)
+    ours = _section(recon, "This reproduction")
+    header, psnr = _header(ours), _line(ours, "10%", "PSNR (dB)")
+    assert psnr[header.index("MD-Recon-Net Random")] == "**34.50** (1 runs)"  # still the paper columns' best
+    assert psnr[header.index("Baseline VD + centre 50 % (extra)")] == "32.00 (1 runs)"
+    assert psnr[header.index("SemuNet")] == "34.20 ± 0.20"  # 3 runs, as most of the line
+    assert psnr[header.index("Liu et al. Radial")] == "–"  # not run: no count
+    line = _line(_section(seg, "This reproduction"), "10%", "7 classes")
+    header = _header(_section(seg, "This reproduction"))
+    marked = {header[i] for i, c in enumerate(line) if "(1 runs)" in c}
+    assert marked == {"MD-Recon-Net Random + SegNet (extra)", "Baseline VD + centre 50 % (extra)"}
+    _, one_seed = _write(tmp_path / "one", make_results(seeds=(0,)))
+    assert "runs)" not in _section(one_seed, "This reproduction")  # every cell averages the same runs
+
+
 def test_seg_table_shows_paper7_and_tissue3_dice(tmp_path):
     _, seg = _write(tmp_path, make_results())
     ours = _section(seg, "This reproduction")
