@@ -24,6 +24,7 @@ from torch import Tensor
 __all__ = [
     "psnr",
     "ssim",
+    "ssim_if_defined",
     "dice_per_class",
     "hd95_per_class",
     "segmentation_metrics",
@@ -103,6 +104,25 @@ def ssim(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> fl
         spatial_dims=2, data_range=data_range, win_size=SSIM_WINDOW, kernel_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2
     )
     return float(metric(p[:, None], r[:, None]).mean())  # slices as the batch: (S, 1) per-slice values
+
+
+_SMALL_PLANES_WARNED: set[tuple[int, int]] = set()
+
+
+def ssim_if_defined(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> float:
+    """:func:`ssim`, or NaN (with one warning per plane size) for planes under the 11x11 window, where SSIM is not
+    defined: the (ky, kz) planes of a thin volume (a ``kykz`` model on a 10-slice scan) are scored, not refused."""
+    plane = tuple(int(n) for n in _as_tensor(pred, "pred").shape[-2:])
+    if len(plane) == 2 and min(plane) < SSIM_WINDOW:
+        if plane not in _SMALL_PLANES_WARNED:
+            _SMALL_PLANES_WARNED.add(plane)
+            logger.warning(
+                "SSIM is not defined on %dx%d planes (the window is %dx%d): reported as NaN.",
+                *plane,
+                *(SSIM_WINDOW,) * 2,
+            )
+        return math.nan
+    return ssim(pred, ref, data_range)
 
 
 def _label_volume(x: ArrayLike, name: str) -> Tensor:
@@ -303,7 +323,10 @@ class VolumeMetricAccumulator:
         per_volume: dict[str, dict[str, Tensor | float]] = {}
         for vid, slices in self._slices.items():
             parts = [torch.stack(column) for column in zip(*slices)]
-            scores: dict[str, Tensor | float] = {"psnr": psnr(parts[0], parts[1]), "ssim": ssim(parts[0], parts[1])}
+            scores: dict[str, Tensor | float] = {
+                "psnr": psnr(parts[0], parts[1]),
+                "ssim": ssim_if_defined(parts[0], parts[1]),
+            }
             if self.num_classes is not None:
                 dice = dice_per_class(parts[2], parts[3], self.num_classes, self.ignore_index)
                 scores.update(dice=dice, mean_dice=float(torch.nanmean(dice)))

@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+import semunet_monai.metrics as metrics
 from semunet_monai.metrics import (
     SEGMENTATION_METRIC_NAMES,
     VolumeMetricAccumulator,
@@ -15,6 +16,7 @@ from semunet_monai.metrics import (
     psnr,
     segmentation_metrics,
     ssim,
+    ssim_if_defined,
 )
 
 IMAGE_SHAPES = [(3, 32, 40), (2, 48, 23), (25, 17), (1, 64, 64)]
@@ -165,6 +167,28 @@ def test_accumulator_assembles_volumes_by_id():
     assert out["mean"]["mean_dice"] == pytest.approx((per["a"]["mean_dice"] + 1.0) / 2)
     acc.reset()
     assert acc.compute() == {"per_volume": {}, "mean": {}}
+
+
+def test_ssim_on_planes_under_the_window_is_nan_with_one_warning(caplog, monkeypatch):
+    monkeypatch.setattr(metrics, "_SMALL_PLANES_WARNED", set())  # warned once per process: start afresh
+    pred, ref = _pair((48, 48, 10), seed=4)  # the (ky, kz) planes of a 10-slice volume: 48 x 10
+    with pytest.raises(ValueError, match="H, W >= 11"):
+        ssim(pred, ref)  # the metric itself refuses
+    with caplog.at_level("WARNING", logger="semunet_monai.metrics"):
+        assert math.isnan(ssim_if_defined(pred, ref))
+        assert math.isnan(ssim_if_defined(pred[:3], ref[:3]))
+    assert [r.getMessage() for r in caplog.records] == [
+        "SSIM is not defined on 48x10 planes (the window is 11x11): reported as NaN."
+    ]
+    assert ssim_if_defined(pred[:, :, :1].repeat(11, 2), ref[:, :, :1].repeat(11, 2)) == pytest.approx(
+        ssim(pred[:, :, :1].repeat(11, 2), ref[:, :, :1].repeat(11, 2))
+    )
+    acc = VolumeMetricAccumulator(num_classes=2)
+    labels = (ref > 1.0).astype(np.int64)
+    acc.add("thin", pred, ref, labels, labels)
+    out = acc.compute()  # scored, not refused: PSNR and Dice are defined
+    assert out["per_volume"]["thin"]["psnr"] == pytest.approx(psnr(pred, ref))
+    assert math.isnan(out["per_volume"]["thin"]["ssim"]) and out["per_volume"]["thin"]["mean_dice"] == 1.0
 
 
 def test_accumulator_bad_args():

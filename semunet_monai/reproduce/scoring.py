@@ -19,7 +19,7 @@ from ..data.layouts import SUBJECT
 from ..engines.evaluation import make_loader
 from ..engines.trainer import SemuNetEvaluator, flatten_scores
 from ..keys import Keys
-from ..metrics import VolumeMetricAccumulator, dice_per_class, psnr, ssim
+from ..metrics import VolumeMetricAccumulator, dice_per_class, psnr, ssim_if_defined
 from ..networks.semunet import SemuNet
 
 __all__ = [
@@ -135,7 +135,7 @@ def score_slices(volumes: dict[str, dict], num_classes: int | None, recon_scores
             table["slice"].append(int(z))
             if recon_scores:
                 table["psnr"].append(_finite(psnr(v["recon"][i], v["image"][i], data_range=data_range)))
-                table["ssim"].append(_finite(ssim(v["recon"][i], v["image"][i], data_range=data_range)))
+                table["ssim"].append(_finite(ssim_if_defined(v["recon"][i], v["image"][i], data_range=data_range)))
             if num_classes is not None and v["pred"] is not None:
                 table["dice"].append(_slice_dice(v["pred"][i], v["label"][i], num_classes))
     return dict(table)
