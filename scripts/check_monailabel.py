@@ -2,6 +2,8 @@
 
 It copies bundle/ into a MONAI Label app layout (<app>/model/semunet), trains a tiny model there with the bundle's
 own train.json, then runs MONAI Label's BundleInferTask on a generated scan and checks the label volume it writes.
+``--geometry kykz`` trains the copy with ``sampling.geometry: kykz`` (the 3-D acquisition simulated plane by plane), so
+the infer task cuts the scan into (ky, kz) planes across the read-out axis and puts them back.
 Then it builds a MONAI Label datastore from generated scans and lets BundleTrainTask train the bundle on it. Prints
 a short report; exit code 1 if either check fails.
 """
@@ -26,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", help="working folder (default: a new temporary folder)")
+    parser.add_argument("--geometry", choices=("2d", "kykz"), default="2d", help="the bundle's sampling geometry")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(args.work or tempfile.mkdtemp(prefix="semunet_monailabel_"))
@@ -37,6 +40,10 @@ def main() -> int:
         (app_model / "models" / stale).unlink(missing_ok=True)
     env = {**os.environ, "SEMUNET_MONAI_CACHE": str(work / "cache")}
     report = []
+    experiment = []
+    if args.geometry != "2d":
+        (work / "experiment.yaml").write_text(f"sampling:\n  geometry: {args.geometry}\n")
+        experiment = ["--experiment_file", str(work / "experiment.yaml")]
     subprocess.run(
         [
             sys.executable,
@@ -48,6 +55,7 @@ def main() -> int:
             "configs/train.json",
             "--preset",
             "tiny",
+            *experiment,
         ],
         cwd=app_model,
         env=env,
@@ -55,7 +63,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    report.append(f"trained a tiny bundle in {app_model}")
+    report.append(f"trained a tiny bundle ({args.geometry}) in {app_model}")
     # MONAI Label reads configs/inference.json alone: the tiny network's settings go into the deployed copy
     from semunet_monai.bundle_network import layer_inference_override
 
