@@ -86,6 +86,7 @@ def scores_figure(cells: Sequence[Mapping[str, Any]], rates: Sequence[float]) ->
             ax.set_ylabel(f"test {label} (%)")
             ax.grid(alpha=0.3)
     if shown:
-        fig.legend(handles=list(shown.values()), loc="outside right center", fontsize=8, frameon=False)
+        order = sorted(shown, key=list(ROWS).index)  # the rows' order, whichever panel drew a row first
+        fig.legend(handles=[shown[r] for r in order], loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle("Each run (small) and each row's mean (large): does a better PSNR bring a better Dice?")
     return fig

@@ -62,6 +62,10 @@ def test_scores_figure_draws_row_means_ceiling_and_rank_correlation():
     assert runs == 9
     (ceiling,) = ax.get_lines()
     assert math.isclose(ceiling.get_ydata()[0], 80.0)
+    # the legend lists the rows in the grid's order, although the 5 % panel drew LOUPE-Seg first
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["Baseline (rand.)", "LOUPE(-Seg)", "SemuNet", "Baseline (c. 100 %)", "Fully sampled SegNet"]
 
 
 def test_scores_figure_without_ceiling_or_points():
