@@ -231,13 +231,27 @@ def verdict(comparison: Mapping) -> str:
 def comparison_pairs(summary: Mapping, tag: str, metric: str) -> list[tuple[str, str, str]]:
     """The ``(a, b, role)`` pairs compared at rate tag ``tag`` for ``metric`` (see :func:`comparisons`)."""
     measure = SUMMARY_METRIC[metric]
-    fixed = best_row(summary, FIXED_ROWS, tag, measure)
+
+    def runs(row: str) -> int:
+        return (((summary.get(row) or {}).get(tag) or {}).get(measure) or {}).get("n", 0)
+
+    # 'best' among the rows with as many runs as the learned rows: a row run at fewer seeds (or a grid being filled
+    # in) would otherwise be compared on the few subjects and seeds it shares with them
+    least = max((runs(r) for r in ("semunet", "loupe_seg")), default=0)
+    complete = [r for r in FIXED_ROWS if runs(r) >= least]
+    fixed = best_row(summary, complete, tag, measure)
     pairs = [("semunet", TUNED, "tuned"), ("loupe_seg", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]
     if metric in ("psnr", "ssim"):
         pairs += [("semunet", fixed, "best_fixed"), ("loupe_seg", fixed, "best_fixed")]
     else:
-        pairs += [("loupe_seg", best_row(summary, PAPER_BASELINES, tag, measure), "best_baseline")]
-        baseline = best_row(summary, BASELINE_ROWS, tag, measure)
+        pairs += [
+            (
+                "loupe_seg",
+                best_row(summary, [r for r in PAPER_BASELINES if r in complete], tag, measure),
+                "best_baseline",
+            )
+        ]
+        baseline = best_row(summary, [r for r in BASELINE_ROWS if r in complete], tag, measure)
         pairs += [("semunet", baseline, "best_baseline")]
         pairs += [("semunet", fixed, "best_fixed")] if fixed != baseline else []
     return [(a, b, role) for a, b, role in dict.fromkeys(pairs) if b is not None]

@@ -400,6 +400,17 @@ def test_comparisons_add_best_baseline_and_best_fixed_for_semunet_when_they_diff
     assert _pairs(comparisons(cells, [0.1], n_boot=100, metrics=("dice",)), 0.1, "dice") == set(pairs)
 
 
+def test_best_rows_are_chosen_among_rows_with_as_many_runs_as_the_learned_rows():
+    cells = _grid(seeds=(0, 1))
+    cells.append(make_cell("mdrecon_random", 0.1, 0, psnr=40.0, dice=0.99))  # the top means, from one seed only
+    summary = summarise(add_tuned_cells(cells))
+    assert ("semunet", "baseline_c50", "best_fixed") in comparison_pairs(summary, "a10", "psnr")
+    assert all(b != "mdrecon_random" for _, b, _ in comparison_pairs(summary, "a10", "dice"))
+    cells.append(make_cell("mdrecon_random", 0.1, 1, psnr=40.0, dice=0.99))  # its second seed: now complete
+    summary = summarise(add_tuned_cells(cells))
+    assert ("semunet", "mdrecon_random", "best_fixed") in comparison_pairs(summary, "a10", "psnr")
+
+
 def test_comparisons_report_paired_differences_labels_and_verdicts():
     comps = comparisons(_grid(seeds=(0, 1)), [0.1], n_boot=200)
     by = {(c["a"], c["b"], c["metric"]): c for c in comps}
