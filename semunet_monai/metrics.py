@@ -112,7 +112,7 @@ _SMALL_PLANES_WARNED: set[tuple[int, int]] = set()
 def ssim_if_defined(pred: ArrayLike, ref: ArrayLike, data_range: float | None = None) -> float:
     """:func:`ssim`, or NaN (with one warning per plane size) for planes under the 11x11 window, where SSIM is not
     defined: the (ky, kz) planes of a thin volume (a ``kykz`` model on a 10-slice scan) are scored, not refused."""
-    plane = tuple(int(n) for n in _as_tensor(pred, "pred").shape[-2:])
+    plane = tuple(int(n) for n in getattr(pred, "shape", ())[-2:])  # ssim itself checks types and shapes
     if len(plane) == 2 and min(plane) < SSIM_WINDOW:
         if plane not in _SMALL_PLANES_WARNED:
             _SMALL_PLANES_WARNED.add(plane)

@@ -14,7 +14,7 @@ from .claims import psnr_dice_agreement
 from .figures_curves import COLOURS
 from .figures_recon import short_name
 from .grid import rate_tag
-from .stats import SUMMARY_METRIC, finite_value, summarise
+from .stats import SUMMARY_METRIC, finite_value, summarise, summary_mean
 
 __all__ = ["SCORE_SCHEMES", "run_points", "scores_figure"]
 
@@ -55,10 +55,7 @@ def scores_figure(cells: Sequence[Mapping[str, Any]], rates: Sequence[float]) ->
     cells = list(cells)
     summary = summarise(cells)
     rho = {(rate_tag(a["rate"]), a["metric"]): a for a in psnr_dice_agreement(summary, rates)}
-    full = {
-        m: (summary.get(_CEILING, {}).get("full", {}).get(SUMMARY_METRIC[m]) or {}).get("mean")
-        for m, _ in SCORE_SCHEMES
-    }
+    full = {m: summary_mean(summary, _CEILING, "full", SUMMARY_METRIC[m]) for m, _ in SCORE_SCHEMES}
     colours = {row: COLOURS[i % (len(COLOURS) - 1)] for i, row in enumerate(ROWS)}
     ncols = max(1, len(rates))
     fig = Figure(figsize=(4.2 * ncols + 1.8, 3.4 * len(SCORE_SCHEMES)), layout="constrained")

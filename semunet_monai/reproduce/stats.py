@@ -238,20 +238,17 @@ def comparison_pairs(summary: Mapping, tag: str, metric: str) -> list[tuple[str,
     # 'best' among the rows with as many runs as the learned rows: a row run at fewer seeds (or a grid being filled
     # in) would otherwise be compared on the few subjects and seeds it shares with them
     least = max((runs(r) for r in ("semunet", "loupe_seg")), default=0)
-    complete = [r for r in FIXED_ROWS if runs(r) >= least]
-    fixed = best_row(summary, complete, tag, measure)
+
+    def best(rows: Iterable[str]) -> str | None:
+        return best_row(summary, [r for r in rows if runs(r) >= least], tag, measure)
+
+    fixed = best(FIXED_ROWS)
     pairs = [("semunet", TUNED, "tuned"), ("loupe_seg", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]
     if metric in ("psnr", "ssim"):
         pairs += [("semunet", fixed, "best_fixed"), ("loupe_seg", fixed, "best_fixed")]
     else:
-        pairs += [
-            (
-                "loupe_seg",
-                best_row(summary, [r for r in PAPER_BASELINES if r in complete], tag, measure),
-                "best_baseline",
-            )
-        ]
-        baseline = best_row(summary, [r for r in BASELINE_ROWS if r in complete], tag, measure)
+        pairs += [("loupe_seg", best(PAPER_BASELINES), "best_baseline")]
+        baseline = best(BASELINE_ROWS)
         pairs += [("semunet", baseline, "best_baseline")]
         pairs += [("semunet", fixed, "best_fixed")] if fixed != baseline else []
     return [(a, b, role) for a, b, role in dict.fromkeys(pairs) if b is not None]
