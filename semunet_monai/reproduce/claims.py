@@ -108,14 +108,24 @@ def _spearman(x: list[float], y: list[float]) -> float | None:
     return float(spearmanr(x, y)[0])  # [0]: the coefficient in every SciPy version
 
 
-def psnr_dice_agreement(summary: Mapping, rates: Iterable[float]) -> list[dict]:
+def psnr_dice_agreement(
+    summary: Mapping, rates: Iterable[float], folds: Mapping[tuple[str, str], frozenset[int]] | None = None
+) -> list[dict]:
     """Does a better PSNR bring a better Dice? Spearman rank correlation between the rows' mean PSNR and mean Dice
     (paper7 and tissue3) at each rate, over the undersampled rows that have both (LOUPE-Seg included: its PSNR is
-    LOUPE's reconstruction, its Dice the SegNet trained on it)."""
+    LOUPE's reconstruction, its Dice the SegNet trained on it).
+
+    ``folds`` (:func:`~.stats.fold_coverage`): when given, a row that has not finished every fold some other row at
+    that rate has is left out (its mean covers other test subjects) and named in ``left_out``."""
     out = []
     for rate in rates:
         tag = rate_tag(rate)
         rows = [r for r, by in summary.items() if tag in by and r not in ("fullysampled", TUNED)]  # TUNED repeats a row
+        left_out: list[str] = []
+        if folds is not None:
+            every = frozenset().union(*(folds.get((r, tag), frozenset()) for r in rows))
+            left_out = [r for r in rows if folds.get((r, tag), frozenset()) != every]
+            rows = [r for r in rows if r not in left_out]
         psnr = {r: summary[r][tag].get("psnr", {}).get("mean") for r in rows}
         for metric in ("dice", "dice3"):
             key = SUMMARY_METRIC[metric]
@@ -132,6 +142,7 @@ def psnr_dice_agreement(summary: Mapping, rates: Iterable[float]) -> list[dict]:
                     "n_rows": len(pairs),
                     "top_psnr": row_name(top_psnr, "psnr") if top_psnr else None,
                     "top_dice": row_name(top_dice, "dice") if top_dice else None,
+                    "left_out": [row_name(r, metric) for r in left_out],
                 }
             )
     return out

@@ -14,7 +14,7 @@ from .claims import psnr_dice_agreement
 from .figures_curves import COLOURS
 from .figures_recon import short_name
 from .grid import rate_tag
-from .stats import SUMMARY_METRIC, finite_value, summarise, summary_mean
+from .stats import SUMMARY_METRIC, finite_value, fold_coverage, summarise, summary_mean
 
 __all__ = ["SCORE_SCHEMES", "run_points", "scores_figure"]
 
@@ -54,7 +54,7 @@ def scores_figure(cells: Sequence[Mapping[str, Any]], rates: Sequence[float]) ->
     Spearman's rho between the rows' mean PSNR and mean Dice (as the tables' agreement section)."""
     cells = list(cells)
     summary = summarise(cells)
-    rho = {(rate_tag(a["rate"]), a["metric"]): a for a in psnr_dice_agreement(summary, rates)}
+    rho = {(rate_tag(a["rate"]), a["metric"]): a for a in psnr_dice_agreement(summary, rates, fold_coverage(cells))}
     full = {m: summary_mean(summary, _CEILING, "full", SUMMARY_METRIC[m]) for m, _ in SCORE_SCHEMES}
     colours = {row: COLOURS[i % (len(COLOURS) - 1)] for i, row in enumerate(ROWS)}
     ncols = max(1, len(rates))
@@ -78,6 +78,8 @@ def scores_figure(cells: Sequence[Mapping[str, Any]], rates: Sequence[float]) ->
             found = rho.get((rate_tag(rate), metric)) or {}
             r = found.get("rho")
             text = f"ρ = {r:.2f} over {found['n_rows']} rows" if r is not None else "ρ undefined (under 3 rows)"
+            if found.get("left_out"):
+                text += f"\n({len(found['left_out'])} rows with folds missing plotted, not in ρ)"
             ax.set_title(f"α = {100 * rate:g} %: {text}", fontsize=9)
             ax.set_xlabel("test PSNR (dB)")
             ax.set_ylabel(f"test {label} (%)")

@@ -32,6 +32,7 @@ __all__ = [
     "summarise",
     "summary_mean",
     "best_row",
+    "fold_coverage",
     "volume_values",
     "hierarchical_bootstrap",
     "verdict",
@@ -134,6 +135,15 @@ def best_row(summary: Mapping, rows: Iterable[str], tag: str, metric: str) -> st
     """The row of ``rows`` with the highest summary mean of ``metric`` at rate tag ``tag`` (None if none has one)."""
     found = {r: m for r in rows if (m := summary_mean(summary, r, tag, metric)) is not None}
     return max(found, key=found.__getitem__) if found else None
+
+
+def fold_coverage(cells: Iterable[Mapping]) -> dict[tuple[str, str], frozenset[int]]:
+    """The folds each row has finished at each rate: ``{(row, rate_tag): folds}``. A row that misses a fold the
+    other rows have has not tested every subject yet, so its mean is not comparable with theirs."""
+    out: dict[tuple[str, str], set[int]] = {}
+    for cell in _check_cells(cells):
+        out.setdefault((cell["row"], rate_tag(cell["rate"])), set()).add(int(cell.get("fold", 0)))
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def volume_values(cells: Iterable[Mapping], row: str, rate: float | None, metric: str) -> dict[Key, float]:

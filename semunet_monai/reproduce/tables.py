@@ -21,7 +21,7 @@ from semunet_monai.grid_rows import ROWS, SWEEP_ROWS, T1_ROWS, T2_ROWS, TUNED
 from semunet_monai.reproduce.claims import CLAIMS, orderings, psnr_dice_agreement
 from semunet_monai.reproduce.grid import rate_tag, row_name
 from semunet_monai.reproduce.markdown import MISSING, bold_best, fmt_number, fmt_stat, md_table, rate_label
-from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, spread, summarise
+from semunet_monai.reproduce.stats import add_tuned_cells, comparisons, fold_coverage, spread, summarise
 
 __all__ = [
     "PAPER_TABLE1",
@@ -314,18 +314,19 @@ def _verdicts(items: list[Mapping], rates: list[float]) -> str:
     return "\n".join(lines)
 
 
-def _agreement(summary: Mapping, rates: list[float]) -> str:
+def _agreement(summary: Mapping, cells: list[Mapping], rates: list[float]) -> str:
     rows = [
         [rate_label(a["rate"]), _UNITS[a["metric"]][0], fmt_number(a["rho"])]
-        + [str(a["n_rows"]), a["top_psnr"] or MISSING, a["top_dice"] or MISSING]
-        for a in psnr_dice_agreement(summary, rates)
+        + [str(a["n_rows"]), a["top_psnr"] or MISSING, a["top_dice"] or MISSING, ", ".join(a["left_out"]) or MISSING]
+        for a in psnr_dice_agreement(summary, rates, fold_coverage(cells))
     ]
     intro = (
         "Spearman rank correlation, at each rate, between the rows' mean test PSNR and mean test Dice (the "
         "undersampled rows with both; LOUPE-Seg pairs LOUPE's PSNR with its SegNet's Dice; the tuned row is left out, "
-        "it repeats sweep rows). ρ = 1: the PSNR ranking is the Dice ranking; – with fewer than 3 rows or ties only."
+        "it repeats sweep rows; a row that has not finished every fold yet is left out, its mean covers other test "
+        "subjects). ρ = 1: the PSNR ranking is the Dice ranking; – with fewer than 3 rows or ties only."
     )
-    header = ["α", "Dice", "Spearman ρ", "Rows", "Best PSNR", "Best Dice"]
+    header = ["α", "Dice", "Spearman ρ", "Rows", "Best PSNR", "Best Dice", "Left out (folds missing)"]
     return intro + "\n\n" + md_table(header, rows)
 
 
@@ -503,7 +504,10 @@ def _seg_markdown(results: Mapping, tables: Mapping) -> str:
         ("Centre-share sweep", _sweep(tables["cells"], summary, rates)),
         ("Bootstrap comparisons (per-volume Dice)", _comparison_table(tables["comps"], ("dice", "dice3"))),
         ("Verdicts on the paper's claims", _verdicts(tables["items"], rates)),
-        ("Does better PSNR bring better Dice?", _agreement({r: v for r, v in summary.items() if r != TUNED}, rates)),
+        (
+            "Does better PSNR bring better Dice?",
+            _agreement({r: v for r, v in summary.items() if r != TUNED}, tables["cells"], rates),
+        ),
     ]
     return _document("Segmentation: Dice (%) (the paper's Table 2)", sections, notes)
 

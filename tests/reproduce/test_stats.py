@@ -22,6 +22,7 @@ from semunet_monai.reproduce.stats import (
     best_row,
     comparison_pairs,
     comparisons,
+    fold_coverage,
     hierarchical_bootstrap,
     summarise,
     summary_mean,
@@ -514,6 +515,21 @@ def test_spearman_gives_tied_rows_their_average_rank():
     out = psnr_dice_agreement(summarise(cells), [0.1])
     # PSNR ranks (1, 2.5, 2.5, 4) against Dice ranks (1, 2, 3, 4): rho = 4.5 / sqrt(4.5 * 5)
     assert [a["rho"] for a in out] == pytest.approx([4.5 / np.sqrt(4.5 * 5)] * 2)
+
+
+def test_fold_coverage_and_agreement_leave_out_rows_missing_a_fold():
+    rows = ("semunet", "loupe_seg", "baseline_radial", "baseline_random")
+    cells = [make_cell(r, 0.1, psnr=30.0 + k, dice=0.6 + 0.01 * k, fold=f) for f in (0, 1) for k, r in enumerate(rows)]
+    cells.append(make_cell("mdrecon_random", 0.1, psnr=40.0, dice=0.1, fold=0))  # one fold only: would make rho < 1
+    folds = fold_coverage(cells)
+    assert folds[("semunet", "a10")] == {0, 1} and folds[("mdrecon_random", "a10")] == {0}
+    summary = summarise(cells)
+    # with it: squared rank differences 1 + 1 + 1 + 1 + 16, 1 - 6 * 20 / (5 * 24) = 0
+    assert [a["rho"] for a in psnr_dice_agreement(summary, [0.1])] == pytest.approx([0.0, 0.0])
+    out = psnr_dice_agreement(summary, [0.1], folds)
+    assert [(a["n_rows"], a["rho"], a["left_out"]) for a in out] == [(4, 1.0, ["MD-Recon-Net Random"])] * 2
+    with pytest.raises(ValueError, match="'row'"):
+        fold_coverage([{"rate": 0.1}])
 
 
 def test_psnr_dice_agreement_needs_three_rows():

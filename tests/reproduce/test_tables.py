@@ -316,11 +316,19 @@ def test_verdicts_list_every_claim_with_its_word(tmp_path):
 def test_psnr_dice_agreement_section(tmp_path):
     _, seg = _write(tmp_path, make_results())
     agreement = _section(seg, "Does better PSNR bring better Dice?")
-    assert _header(_table(agreement)[0]) == ["α", "Dice", "Spearman ρ", "Rows", "Best PSNR", "Best Dice"]
+    header = ["α", "Dice", "Spearman ρ", "Rows", "Best PSNR", "Best Dice", "Left out (folds missing)"]
+    assert _header(_table(agreement)[0]) == header
     line = _line(agreement, "10%", "Dice, 7 classes")
     # 7 rows, the tuned row left out; PSNR ranks (ascending) random, radial, c50, loupe, semunet, mdrecon, c25, Dice
     # ranks c50, random, radial, mdrecon, loupe, semunet, c25: squared rank differences 12, 1 - 6 * 12 / (7 * 48)
-    assert line[2:] == ["0.79", "7", "Baseline VD + centre 25 %", "Baseline VD + centre 25 %"]
+    assert line[2:] == ["0.79", "7", "Baseline VD + centre 25 %", "Baseline VD + centre 25 %", "–"]
+    # a row that has not finished every fold is left out of rho and named: without the 25 % row (top in both) the
+    # other 6 keep their squared rank differences (12), 1 - 6 * 12 / (6 * 35)
+    results = make_results(folds=2)
+    results["cells"] = [c for c in results["cells"] if not (c["row"] == "baseline_c25" and c["fold"] == 1)]
+    _, seg = _write(tmp_path, results)
+    line = _line(_section(seg, "Does better PSNR bring better Dice?"), "10%", "Dice, 7 classes")
+    assert line[2:] == ["0.66", "6", "MD-Recon-Net Random", "SemuNet", "Baseline VD + centre 25 %"]
 
 
 def test_notes(tmp_path):
