@@ -13,6 +13,7 @@ written last, so an interrupted run never leaves a half-written file under a fin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,7 +30,15 @@ from .layouts import MODALITIES as LAYOUT_STEMS
 from .mni_subjects import MNI_VERSION, make_mni_subject
 from .phantom import MODALITIES, MRBRAINS13_SHAPE, PHANTOM_VERSION, make_subject
 
-__all__ = ["DEMO_GENERATORS", "DEMO_LAYOUTS", "DATASET_JSON", "GENERATORS", "subject_seed", "write_demo_dataset"]
+__all__ = [
+    "DEMO_GENERATORS",
+    "DEMO_LAYOUTS",
+    "DATASET_JSON",
+    "GENERATORS",
+    "generator_fingerprint",
+    "subject_seed",
+    "write_demo_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +50,14 @@ GENERATORS = {
     "mni152": ("semunet_monai.data.mni_subjects", MNI_VERSION, "semunet_monai MNI152-derived subjects"),
     "phantom": ("semunet_monai.data.phantom", PHANTOM_VERSION, "semunet_monai brain phantom"),
 }
+# the modules whose code decides a generator's output (the MNI152 template files are checked by their sha256 when
+# loaded), and the libraries whose random draws and resampling they call
+_SOURCES = {
+    "mni152": ("mni_subjects.py", "mni152.py", "phantom.py", "labels.py"),
+    "phantom": ("phantom.py", "labels.py"),
+}
+_LIBRARIES = ("numpy", "scipy", "torch", "monai")
+_HERE = Path(__file__).parent
 MAX_SUBJECTS = 999  # subject seeds are seed * 1000 + i
 _ROOTS = {"mrbrains13": "TrainingData", "mrbrains18": "training"}
 _LABEL_FILES = {"mrbrains13": ("LabelsForTraining", "LabelsForTesting"), "mrbrains18": ("segm",)}
@@ -51,6 +68,26 @@ _TESTING_LUT = np.array([LABEL_SCHEMES["tissue3"].mapping[v] for v in range(9)],
 def subject_seed(seed: int, index: int) -> int:
     """Seed of subject ``index`` (1-based) in a dataset generated with ``seed``: ``seed * 1000 + index``."""
     return int(seed) * 1000 + int(index)
+
+
+def generator_fingerprint(generator: str) -> str:
+    """A short hash of what decides ``generator``'s output: its modules' source and the versions of numpy, scipy,
+    torch and MONAI. A demo dataset whose ``dataset.json`` records another fingerprint is stale (so a cache is never
+    trusted on a version number someone had to remember to bump).
+
+    Raises:
+        ValueError: unknown ``generator``.
+    """
+    from importlib.metadata import version
+
+    if generator not in _SOURCES:
+        raise ValueError(f"argument 'generator' must be one of {DEMO_GENERATORS}, got {generator!r}.")
+    h = hashlib.sha256()
+    for name in _SOURCES[generator]:
+        h.update(name.encode() + b"\0" + (_HERE / name).read_bytes())
+    for lib in _LIBRARIES:
+        h.update(f"{lib}=={version(lib).split('+')[0]}".encode())  # '+cpu' / '+cu126': the same algorithms
+    return h.hexdigest()[:16]
 
 
 def _files(layout: str) -> list[str]:
@@ -127,7 +164,8 @@ def write_demo_dataset(
     - ``mrbrains18``: ``OUT/training/<id>/pre/{reg_T1, reg_IR, FLAIR}.nii.gz`` and ``OUT/training/<id>/segm.nii.gz``.
 
     Images are float32 and labels uint8, with a diagonal affine (voxel spacing, grid centred on the origin) as
-    qform and sform (code 1). ``OUT/dataset.json`` records layout, seed, subject seeds, grid and generator version.
+    qform and sform (code 1). ``OUT/dataset.json`` records layout, seed, subject seeds, grid, generator version and
+    :func:`generator_fingerprint`.
 
     Args:
         out_dir: dataset folder; created if missing.
@@ -191,6 +229,7 @@ def write_demo_dataset(
         "generator": module,
         "generator_version": version,
         "generator_name": generator,
+        "generator_fingerprint": generator_fingerprint(generator),
         "layout": layout,
         "seed": seed,
         "subjects": subjects,

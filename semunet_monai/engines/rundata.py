@@ -85,8 +85,9 @@ def demo_root(config: ExperimentConfig) -> Path:
 
 
 def ensure_demo_dataset(config: ExperimentConfig) -> Path:
-    """Generate the demo dataset unless a complete one for the same settings is already there."""
-    from ..data.demo import GENERATORS, write_demo_dataset
+    """Generate the demo dataset unless a complete one for the same settings, generator code and library versions
+    (:func:`~semunet_monai.data.demo.generator_fingerprint`) is already there."""
+    from ..data.demo import GENERATORS, generator_fingerprint, write_demo_dataset
 
     root = demo_root(config)
     d = config.data
@@ -99,9 +100,12 @@ def ensure_demo_dataset(config: ExperimentConfig) -> Path:
             "shape": list(demo_shape(d.spatial_size)),
             "generator_name": d.demo_generator,
             "generator_version": GENERATORS[d.demo_generator][1],
+            "generator_fingerprint": generator_fingerprint(d.demo_generator),
         }
         if all(info.get(k) == v for k, v in wanted.items()):
             return root
+        stale = [k for k, v in wanted.items() if info.get(k) != v]
+        logger.info("the demo dataset in %s was made with other settings or code (%s)", root, ", ".join(stale))
     logger.info("generating the demo dataset (%d %s subjects) in %s", d.demo_subjects, d.demo_generator, root)
     shape = demo_shape(d.spatial_size)
     write_demo_dataset(root, d.demo_subjects, d.demo_seed, shape=shape, overwrite=True, generator=d.demo_generator)

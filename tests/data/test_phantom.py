@@ -170,9 +170,32 @@ def test_mrbrains13_layout(tmp_path):
     meta = json.loads((out / DATASET_JSON).read_text())
     assert meta["layout"] == "mrbrains13" and meta["seed"] == 3 and meta["subjects"] == 2
     assert meta["ids"] == ["1", "2"] and meta["subject_seeds"] == [3001, 3002] and meta["shape"] == list(shape)
-    assert "generator_version" in meta
+    assert "generator_version" in meta and meta["generator_fingerprint"] == demo.generator_fingerprint("phantom")
     assert not [p for p in out.rglob(".*")]  # no temporary files left
     assert [item["subject"] for item in mrbrains13_items(out)] == ["1", "2"]
+
+
+def test_generator_fingerprint_follows_the_code_and_libraries(tmp_path, monkeypatch):
+    import importlib.metadata
+    import shutil
+
+    for name in ("mni_subjects.py", "mni152.py", "phantom.py", "labels.py"):
+        shutil.copy(demo._HERE / name, tmp_path / name)
+    monkeypatch.setattr(demo, "_HERE", tmp_path)
+    before = {g: demo.generator_fingerprint(g) for g in ("mni152", "phantom")}
+    assert before == {g: demo.generator_fingerprint(g) for g in ("mni152", "phantom")}  # stable
+    assert before["mni152"] != before["phantom"] and all(len(f) == 16 for f in before.values())
+    (tmp_path / "mni152.py").write_text((tmp_path / "mni152.py").read_text() + "\n# edited\n")
+    assert demo.generator_fingerprint("mni152") != before["mni152"]
+    assert demo.generator_fingerprint("phantom") == before["phantom"]  # the phantom does not use the template
+    (tmp_path / "phantom.py").write_text((tmp_path / "phantom.py").read_text() + "\n# edited\n")
+    assert demo.generator_fingerprint("phantom") != before["phantom"]
+    edited = demo.generator_fingerprint("phantom")
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda lib: "0.0.1" if lib == "monai" else real(lib))
+    assert demo.generator_fingerprint("phantom") != edited
+    with pytest.raises(ValueError, match="argument 'generator' must be one of"):
+        demo.generator_fingerprint("brainweb")
 
 
 def test_mrbrains18_layout(tmp_path):

@@ -197,6 +197,25 @@ def test_demo_dataset_is_regenerated_for_another_grid(tmp_path):
         assert json.loads((root / "dataset.json").read_text())["shape"][:2] == [size, size]
 
 
+def test_demo_dataset_is_regenerated_when_made_by_other_code(tmp_path, monkeypatch, caplog):
+    from semunet_monai.config import load_config
+    from semunet_monai.data import demo
+    from semunet_monai.engines.rundata import ensure_demo_dataset
+
+    config = load_config("tiny", overrides={"data": {"demo_dir": str(tmp_path / "demo")}})
+    root = ensure_demo_dataset(config)
+    info = json.loads((root / "dataset.json").read_text())
+    calls = []
+    real = demo.write_demo_dataset
+    monkeypatch.setattr(demo, "write_demo_dataset", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert ensure_demo_dataset(config) == root and not calls  # same code: kept
+    (root / "dataset.json").write_text(json.dumps({**info, "generator_fingerprint": "0" * 16}))
+    with caplog.at_level("INFO", logger="semunet_monai.engines.rundata"):
+        ensure_demo_dataset(config)
+    assert calls == [1] and "other settings or code (generator_fingerprint)" in caplog.text
+    assert json.loads((root / "dataset.json").read_text()) == info  # the same deterministic data again
+
+
 def test_zero_finetune_epochs_skip_fine_tuning_but_freeze_the_mask(demo_dir, tmp_path):
     config = tiny(demo_dir, train={"method": "semunet", "epochs": 1, "finetune_epochs": 0})
     train(config, tmp_path / "run", progress=False)
