@@ -10,6 +10,7 @@ from semunet_monai.reproduce.claims import (
     CLAIM_DICE,
     CLAIM_DICE_TISSUE3,
     CLAIM_PSNR,
+    CLAIM_T1,
     CLAIM_TUNED,
     CLAIM_TUNED_TISSUE3,
     CLAIMS,
@@ -380,6 +381,7 @@ def test_comparisons_pairs_for_psnr_and_dice():
         ("loupe_seg", TUNED, "tuned"),
         ("semunet", "baseline_c50", "best_fixed"),
         ("loupe_seg", "baseline_c50", "best_fixed"),
+        ("semunet", "loupe_seg", "best_t1"),  # LOUPE is the best of the paper's other Table 1 columns
     }
     assert _pairs(comps, 0.1, "psnr") == expected_recon and _pairs(comps, 0.1, "ssim") == expected_recon
     # Dice: LOUPE-Seg against the better of the paper's Baseline columns; Baseline Random is also the best Baseline
@@ -412,9 +414,42 @@ def test_best_rows_are_chosen_among_rows_with_as_many_runs_as_the_learned_rows()
     assert ("semunet", "mdrecon_random", "best_fixed") in comparison_pairs(summary, "a10", "psnr")
 
 
+def _two_fold_grid(mdrecon_folds=(0, 1)):
+    """SemuNet and LOUPE at 3 seeds on 2 folds (4 subjects each); MD-Recon-Net Random, 1 dB above SemuNet, at seed 0
+    on ``mdrecon_folds``."""
+    cells = []
+    for fold in (0, 1):
+        subjects = tuple(f"f{fold}s{i}" for i in range(4))
+        common = {"fold": fold, "folds": 2, "subjects": subjects}
+        for seed in (0, 1, 2):
+            cells.append(make_cell("semunet", 0.1, seed, psnr=34.0, **common))
+            cells.append(make_cell("loupe_seg", 0.1, seed, psnr=33.0, **common))
+        if fold in mdrecon_folds:
+            cells.append(make_cell("mdrecon_random", 0.1, 0, psnr=35.0, **common))
+    return cells
+
+
+def test_best_of_table1_may_run_fewer_seeds_but_needs_every_fold():
+    comps = comparisons(_two_fold_grid(), [0.1], n_boot=200, metrics=("psnr",))
+    t1 = [c for c in comps if c["role"] == "best_t1"]
+    assert [(c["a"], c["b"]) for c in t1] == [("semunet", "mdrecon_random")]
+    # paired on the one seed both ran, over the 8 subjects of both folds
+    assert (t1[0]["n_subjects"], t1[0]["n_seeds"], t1[0]["diff"]) == (8, 1, pytest.approx(-1.0))
+    assert t1[0]["label"] == "SemuNet − best of Table 1: MD-Recon-Net Random" and t1[0]["verdict"] == "a < b"
+    assert all(c["b"] != "mdrecon_random" for c in comps if c["role"] != "best_t1")  # not a complete row elsewhere
+    verdicts = _verdicts(orderings({}, comps, [0.1]))
+    assert verdicts[CLAIM_T1] == "fails" and verdicts[CLAIM_PSNR] == "holds"
+    # one fold missing: its mean covers other subjects, so LOUPE is the best of Table 1 and the claim holds
+    comps = comparisons(_two_fold_grid(mdrecon_folds=(0,)), [0.1], n_boot=200, metrics=("psnr",))
+    assert [(c["a"], c["b"]) for c in comps if c["role"] == "best_t1"] == [("semunet", "loupe_seg")]
+    assert _verdicts(orderings({}, comps, [0.1]))[CLAIM_T1] == "holds"
+
+
 def test_comparisons_report_paired_differences_labels_and_verdicts():
     comps = comparisons(_grid(seeds=(0, 1)), [0.1], n_boot=200)
-    by = {(c["a"], c["b"], c["metric"]): c for c in comps}
+    by = {(c["a"], c["b"], c["metric"]): c for c in comps if c["role"] != "best_t1"}
+    t1 = next(c for c in comps if c["role"] == "best_t1" and c["metric"] == "psnr")
+    assert t1["label"] == "SemuNet − best of Table 1: LOUPE" and t1["diff"] == pytest.approx(1.0)
     c = by[("semunet", "loupe_seg", "psnr")]
     assert c["diff"] == pytest.approx(1.0) and c["low"] == pytest.approx(1.0) and c["high"] == pytest.approx(1.0)
     assert (c["n_subjects"], c["n_seeds"], c["n"]) == (4, 2, 8)
