@@ -362,8 +362,9 @@ _STATISTICS = (
     "the resampled means. With one seed per fold the run-to-run spread enters only through the folds, so the "
     "intervals are conditional on the runs made. Verdict 'a > b' / 'a < b': the interval lies above / below 0; "
     "'within noise': the 95 % interval includes 0. 'Best' rows are the highest test mean at that rate among the "
-    "rows with as many runs as the learned rows, a choice that favours the fixed side; the tuned row is chosen on "
-    "the validation subjects."
+    "rows with as many runs as the learned rows, a choice that favours the fixed side (the best of Table 1: among "
+    "the rows that finished every fold, at any number of seeds, paired with SemuNet on the seeds both ran; the "
+    "paper ran its rivals once); the tuned row is chosen on the validation subjects."
 )
 
 

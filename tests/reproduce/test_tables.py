@@ -345,6 +345,7 @@ def test_notes(tmp_path):
         assert "SegNet optimisation steps per run: 600 for every row (7 rows)" in notes
         assert "Bootstrap over subjects and seeds as crossed factors" in notes and "300 resamples" in notes
         assert "percentile interval" in notes
+        assert "the best of Table 1: among the rows that finished every fold, at any number of seeds" in notes
         assert "'within noise': the 95 % interval includes 0" in notes
         assert "2-fold cross-validation" in notes and "8 test subject(s) in all" in notes
         assert "2 seed(s) [0, 1]" in notes
