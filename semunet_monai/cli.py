@@ -510,16 +510,25 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "nothing is trained or written",
     )
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="train cells in N worker processes at once (the cores are split between them, train.threads = cores "
+        "// N unless set; with several GPUs and --device cuda, one GPU each in turn); separate invocations on one "
+        "--out also share its cells, each cell trained once",
+    )
     _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_reproduce, subparser=p)
 
 
 def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .reproduce.runner import run_grid
+    from .reproduce.workers import run_workers
 
     return _exit_code(
-        lambda: run_grid(
+        lambda: run_workers(
+            args.workers,
             args.out,
             args.rates,
             seeds=args.seeds,

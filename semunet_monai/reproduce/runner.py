@@ -7,6 +7,7 @@ Output folder::
                                                 figure_slice.npz + test_metrics.json
     DIR/results.json                  every number, settings, versions, wall time per cell
     DIR/table_recon.md  DIR/table_seg.md  DIR/fig_*.png
+    DIR/locks/<cell>.lock             held while a cell trains (see .locks): several invocations share a grid
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..engines.workflow import check_settings, train
 from ..grid_rows import ROWS
 from ..precision import resolve_precision
 from .grid import GRID_BUDGET, Cell, make_cells, rate_tag
+from .locks import LOCK_DIR, CellLock
 from .scoring import SCORING_VERSION, collect_test_volumes, save_figure_slice, score_slices, score_volumes
 from .tuning import seed0_choices, seed0_siblings, tuning_key, untrained_sweep_cells
 
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CELL_FILE = "cell.json"
 ELAPSED_FILE = "elapsed.json"
+SEED0_POLL_SECONDS = 30
 
 
 def grid_config(
@@ -58,9 +61,10 @@ def grid_config(
     finetune_epochs: int | None = None,
     device: str | None = None,
     precision: str | None = None,
+    threads: int | None = None,
 ) -> ExperimentConfig:
     """The configuration every cell starts from: the preset, the grid's budget (:data:`~.grid.GRID_BUDGET`),
-    the user's YAML, then the arguments (data, epochs, device, precision), each over the one before."""
+    the user's YAML, then the arguments (data, epochs, device, precision, threads), each over the one before."""
     config = load_config(preset)
     budget = GRID_BUDGET.get(preset)
     if budget is not None:
@@ -68,6 +72,7 @@ def grid_config(
     if config_file is not None:
         config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
     train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device, "precision": precision}
+    train["threads"] = threads
     overrides = {"train": {k: v for k, v in train.items() if v is not None}}
     if data_root is not None:
         overrides["data"] = {"root": str(data_root)}
@@ -131,7 +136,8 @@ def versions() -> dict[str, str]:
 
 def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
     """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now
-    (``train.threads`` aside: it changes the speed, not what is trained, so a grid may go on with other threads)."""
+    (``train.threads`` and ``train.device`` aside: they change the speed and where a cell trains, not what is
+    trained, so a grid may go on with other threads, or as workers spread over several GPUs)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         return
@@ -139,6 +145,7 @@ def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
     now = config.to_dict()
     for settings in (saved, now):
         settings["train"].pop("threads", None)
+        settings["train"].pop("device", None)
     if saved != now:
         raise ValueError(
             f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
@@ -150,7 +157,7 @@ def _check_out(out: Path) -> None:
     """``out`` must be new, empty or an earlier grid's folder: the report never overwrites a user's files."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: --out must be a folder, got a file.")
-    if out.is_dir() and any(out.iterdir()) and not (out / "cells").is_dir():
+    if out.is_dir() and any(out.iterdir()) and not ((out / "cells").is_dir() or (out / LOCK_DIR).is_dir()):
         raise ValueError(
             f"{out}: the folder is not empty and holds no reproduction grid (no cells/ folder); choose a new or "
             f"empty --out, or the folder of an earlier grid to resume it."
@@ -363,6 +370,19 @@ def collect_results(cells: list[Cell], records: dict[Cell, dict], settings: dict
     }
 
 
+def _lock(out: Path, cell: Cell) -> CellLock:
+    """The lock of ``cell`` in the grid ``out``: ``locks/<row>_<rate>[_fold<f>]_seed<k>.lock``."""
+    return CellLock(out, cell.folder.removeprefix("cells/").replace("/", "_"))
+
+
+def _waits_for_seed0(cell: Cell, cells: list[Cell], records: dict, out: Path, tune_every_seed: bool) -> bool:
+    """Whether ``cell`` is a later-seed sweep cell whose seed-0 shares another invocation is still training: its
+    share is chosen when they finish, so it waits rather than train a share that may be left out."""
+    if tune_every_seed or not cell.spec.sweep or cell.seed == 0:
+        return False
+    return any(s not in records and _lock(out, s).held_elsewhere() for s in seed0_siblings(cell, cells))
+
+
 def run_grid(
     out: str | Path,
     rates: list[float],
@@ -380,6 +400,7 @@ def run_grid(
     folds: int = 1,
     tune_every_seed: bool = False,
     plan_only: bool = False,
+    threads: int | None = None,
 ) -> dict:
     """Train, score and report every cell of the grid into ``out``; finished cells are skipped.
 
@@ -402,13 +423,18 @@ def run_grid(
             the other seeds train only the share seed 0 chose for their rate and fold (see :mod:`.tuning`).
         plan_only: log the cells still to train, per row and rate with the time finished cells of that row took,
             and return ``{"pending": [...], "left_out": [...]}`` (cell names) without training or writing anything.
+        threads: ``train.threads`` of every cell (default the config's); it changes the speed, not the results.
+
+    Several invocations may work on one ``out`` at once (:mod:`.workers` starts them): each cell is locked while it
+    trains (:mod:`.locks`), a cell locked by another invocation is left to it, and a later seed's sweep cell waits
+    for the seed-0 shares another invocation is training.
 
     Returns:
         the content of ``results.json``.
     """
     out = Path(out)
     requested = make_cells(list(rates), int(seeds), rows, int(folds))
-    base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device, precision)
+    base = grid_config(preset, data_root, config_file, epochs, finetune_epochs, device, precision, threads)
     _check_out(out)
     records = _cells_on_disk(out)
     on_disk = sorted({c.folds for c in records})
@@ -465,62 +491,95 @@ def run_grid(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     def results_now() -> dict:  # results.json: the cells the protocol trains, and the ones it left out
+        _finished_elsewhere(cells, records, out)  # and those other invocations on this folder have finished
         kept = [c for c in cells if c not in skipped]
         return {**collect_results(kept, records, settings, class_names), "cells_left_out": [c.name for c in skipped]}
 
     bar = tqdm(total=len(cells) - len(skipped), initial=len(records), desc="grid", unit="cell", disable=not progress)
     start, trained = time.time(), 0
+    busy: list[Cell] = []  # cells another invocation is training
+    queue = [(c, config) for c, config in zip(cells, configs) if c in pending or c in stale]
     with contextlib.ExitStack() as stack:
         if progress:
             stack.enter_context(logging_redirect_tqdm())  # log lines above the bar, not through it
         stack.callback(bar.close)
-        for cell, config in zip(cells, configs):
-            run_dir = out / cell.folder
-            if cell not in pending and cell not in stale:
-                continue
-            if cell in pending and _left_out(cell, cells, records, out, skipped, tune_every_seed):
-                pending.remove(cell)
-                bar.total -= 1
-                bar.refresh()
-                continue
-            if cell in pending:
-                _finished_elsewhere([cell], records, out)
-                if cell in records:  # another invocation on the same folder finished it meanwhile
-                    logger.info("cell %s was finished by another invocation; its record is kept", cell.name)
+        while queue:
+            waiting = []
+            for cell, config in queue:
+                run_dir = out / cell.folder
+                if cell in pending and _left_out(cell, cells, records, out, skipped, tune_every_seed):
                     pending.remove(cell)
-                    bar.update(1)
+                    bar.total -= 1
+                    bar.refresh()
                     continue
-            split = (cell.folds, cell.fold)
-            if split not in datasets:
-                datasets[split] = prepare_data(config)
-                if datasets[split].test is None:
-                    raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
-            data = datasets[split]
-            if cell in stale:  # trained, but scored by an older version of the per-slice scores
-                records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
-                continue
-            bar.set_postfix_str(cell.name)
-            t0, before = time.time(), _elapsed(run_dir)
-            try:
-                resume = run_dir.is_dir() and any(run_dir.iterdir())
-                train(config, run_dir, resume=resume, progress=False, test=False)
-                records[cell] = _score_cell(cell, run_dir, data, config, before + time.time() - t0)
-            except BaseException:
-                if run_dir.is_dir():  # an interrupted cell keeps the time it has spent
-                    save_json_atomic({"seconds": before + time.time() - t0}, run_dir / ELAPSED_FILE)
-                raise
-            trained += 1
-            bar.update(1)
-            left = len(pending) - trained
-            logger.info(
-                "cell %s done in %.0f s; %d of %d cells left, about %.0f min",
-                cell.name,
-                time.time() - t0,
-                left,
-                len(cells) - len(skipped),
-                left * (time.time() - start) / trained / 60,
-            )
-            save_json_atomic(results_now(), out / "results.json")
+                if cell in pending and _waits_for_seed0(cell, cells, records, out, tune_every_seed):
+                    waiting.append((cell, config))
+                    continue
+                lock = _lock(out, cell)
+                if not lock.acquire():
+                    logger.info("cell %s is being trained by %s: left to it", cell.name, lock.holder())
+                    busy.append(cell)
+                    continue
+                try:
+                    if cell in pending:
+                        _finished_elsewhere([cell], records, out)
+                        if cell in records:  # another invocation on the same folder finished it meanwhile
+                            logger.info("cell %s was finished by another invocation; its record is kept", cell.name)
+                            pending.remove(cell)
+                            bar.update(1)
+                            continue
+                    split = (cell.folds, cell.fold)
+                    if split not in datasets:
+                        datasets[split] = prepare_data(config)
+                        if datasets[split].test is None:
+                            raise ValueError(
+                                "the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section)."
+                            )
+                    data = datasets[split]
+                    if cell in stale:  # trained, but scored by an older version of the per-slice scores
+                        records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
+                        continue
+                    bar.set_postfix_str(cell.name)
+                    t0, before = time.time(), _elapsed(run_dir)
+                    try:
+                        resume = run_dir.is_dir() and any(run_dir.iterdir())
+                        train(config, run_dir, resume=resume, progress=False, test=False)
+                        records[cell] = _score_cell(cell, run_dir, data, config, before + time.time() - t0)
+                    except BaseException:
+                        if run_dir.is_dir():  # an interrupted cell keeps the time it has spent
+                            save_json_atomic({"seconds": before + time.time() - t0}, run_dir / ELAPSED_FILE)
+                        raise
+                finally:
+                    lock.release()
+                trained += 1
+                bar.update(1)
+                left = len(pending) - trained
+                logger.info(
+                    "cell %s done in %.0f s; %d of %d cells left, about %.0f min",
+                    cell.name,
+                    time.time() - t0,
+                    left,
+                    len(cells) - len(skipped),
+                    left * (time.time() - start) / trained / 60,
+                )
+                save_json_atomic(results_now(), out / "results.json")
+            if waiting and len(waiting) == len(queue):  # nothing else to do here: wait for the other invocation
+                logger.info(
+                    "%d sweep cell(s) wait for seed 0's choice of centre share, which another invocation is "
+                    "training; checking again in %d s",
+                    len(waiting),
+                    SEED0_POLL_SECONDS,
+                )
+                time.sleep(SEED0_POLL_SECONDS)
+            queue = waiting
+    busy = [c for c in busy if c not in records and not (out / c.folder / CELL_FILE).is_file()]
+    if busy:
+        logger.info(
+            "%d cell(s) were being trained by other invocations on %s; their results join results.json when those "
+            "finish (or when this grid runs again)",
+            len(busy),
+            out,
+        )
     results = results_now()
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")

@@ -1,0 +1,112 @@
+"""Several invocations on one grid folder: cell locks, the wait for seed 0's share, and `reproduce --workers N`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from semunet_monai.cli import main
+from semunet_monai.reproduce import runner
+from semunet_monai.reproduce.grid import Cell, make_cells
+from semunet_monai.reproduce.locks import LOCK_DIR, CellLock
+from semunet_monai.reproduce.workers import worker_settings
+
+
+def _config(tmp_path, demo_dir):
+    path = tmp_path / "grid.yaml"
+    path.write_text(f"data:\n  demo_dir: {demo_dir}\ntrain:\n  threads: 1\n")
+    return path
+
+
+def test_a_lock_is_held_by_one_holder_at_a_time(tmp_path):
+    first, second = CellLock(tmp_path, "semunet_a10_seed0"), CellLock(tmp_path, "semunet_a10_seed0")
+    assert first.acquire() and first.acquire()  # taking it again is a no-op
+    assert not second.acquire() and second.held_elsewhere() and not first.held_elsewhere()
+    assert "pid" in second.holder() and str(first.path.parent.name) == LOCK_DIR
+    first.release()
+    assert not second.held_elsewhere() and second.acquire()
+    second.release()
+    assert first.path.is_file()  # the file stays; only the OS lock goes
+
+
+def test_a_lock_goes_with_its_process_however_it_ends(tmp_path):
+    code = (
+        "import sys, time; from semunet_monai.reproduce.locks import CellLock; "
+        f"assert CellLock({str(tmp_path)!r}, 'c').acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        lock = CellLock(tmp_path, "c")
+        assert lock.held_elsewhere() and f"pid {proc.pid}" in lock.holder()
+    finally:
+        proc.kill()  # SIGKILL: no clean-up code runs in it
+        proc.wait()
+    assert CellLock(tmp_path, "c").acquire()
+
+
+def test_worker_settings_split_cores_and_gpus():
+    assert worker_settings(4, None, 16) == [{"threads": 4}] * 4
+    assert worker_settings(3, None, 2) == [{"threads": 1}] * 3  # never 0 threads
+    assert worker_settings(2, 3, 16) == [{"threads": 3}] * 2  # the config's threads win
+    assert [s["device"] for s in worker_settings(3, None, 16, gpus=2)] == ["cuda:0", "cuda:1", "cuda:0"]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="argument 'workers' must be an integer >= 1"):
+            worker_settings(bad, None, 2)
+
+
+def test_a_later_seed_sweep_cell_waits_while_seed0_shares_train_elsewhere(tmp_path):
+    cells = make_cells([0.1], 2, rows=["baseline_c25", "baseline_c50"])
+    later = next(c for c in cells if c.seed == 1 and c.row == "baseline_c25")
+    held = runner._lock(tmp_path, Cell("baseline_c50", 0.1, 0))
+    assert held.acquire()
+    try:
+        assert runner._waits_for_seed0(later, cells, {}, tmp_path, tune_every_seed=False)
+        assert not runner._waits_for_seed0(later, cells, {}, tmp_path, tune_every_seed=True)
+        seed0 = next(c for c in cells if c.seed == 0 and c.row == "baseline_c25")
+        assert not runner._waits_for_seed0(seed0, cells, {}, tmp_path, tune_every_seed=False)
+    finally:
+        held.release()
+    assert not runner._waits_for_seed0(later, cells, {}, tmp_path, tune_every_seed=False)
+
+
+def test_a_cell_locked_by_another_invocation_is_left_to_it(tmp_path, demo_dir, caplog):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "out"
+    rows = ["baseline_random", "fullysampled"]
+    held = runner._lock(out, Cell("baseline_random", 0.1, 0))
+    assert held.path == out / LOCK_DIR / "baseline_random_a10_seed0.lock"
+    assert held.acquire()
+    try:
+        with caplog.at_level("INFO", logger="semunet_monai.reproduce.runner"):
+            results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
+    finally:
+        held.release()
+    assert [c["row"] for c in results["cells"]] == ["fullysampled"]
+    assert "cell baseline_random a10 seed 0 is being trained by" in caplog.text and "left to it" in caplog.text
+    assert not (out / Cell("baseline_random", 0.1, 0).folder).exists()
+    # the lock released, the next invocation trains it and reports both cells
+    results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
+    assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
+
+
+def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, capfd, caplog):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "grid"
+    rows = ["baseline_random", "baseline_radial", "fullysampled"]
+    args = ["reproduce", "--demo", "--preset", "tiny", "--config", str(config), "--rates", "0.1", "--out", str(out)]
+    assert main([*args, "--rows", *rows, "--no-progress", "--workers", "2"]) == 0
+    err = capfd.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert sorted(c["row"] for c in results["cells"]) == sorted(rows) and results["cells_missing"] == []
+    # each cell trained once, by one of the workers, and the report was written after them
+    for c in results["cells"]:
+        name = Cell(c["row"], c["rate"], c["seed"], c["fold"], c["folds"]).name
+        assert err.count(f"cell {name} done in") == 1, name
+    assert "[worker 0]" in err or "[worker 1]" in err
+    finished = max((out / c["folder"] / "cell.json").stat().st_mtime for c in results["cells"])
+    assert (out / "table_seg.md").stat().st_mtime >= finished
+    # bad arguments stop before any worker starts
+    assert main([*args, "--rows", *rows, "--workers", "0"]) == 1
+    assert "argument 'workers' must be an integer >= 1, got 0." in caplog.text
