@@ -578,4 +578,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _DEBUG["on"] = bool(args.debug)
     handler: Handler = args.handler
-    return handler(args, args.subparser)
+    try:
+        return handler(args, args.subparser)
+    except KeyboardInterrupt:
+        if _DEBUG["on"]:
+            raise
+        logger.error("interrupted; what was finished is kept (train --resume and reproduce continue from it)")
+        return 130

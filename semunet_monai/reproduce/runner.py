@@ -553,16 +553,16 @@ def run_grid(
                     lock.release()
                 trained += 1
                 bar.update(1)
-                left = len(pending) - trained
+                save_json_atomic(results_now(), out / "results.json")  # reads the cells others finished, too
+                left = sum(1 for c in pending if c not in records)
                 logger.info(
-                    "cell %s done in %.0f s; %d of %d cells left, about %.0f min",
+                    "cell %s done in %.0f s; %d of %d cells left, about %.0f min at this invocation's pace",
                     cell.name,
                     time.time() - t0,
                     left,
                     len(cells) - len(skipped),
                     left * (time.time() - start) / trained / 60,
                 )
-                save_json_atomic(results_now(), out / "results.json")
             if waiting and len(waiting) == len(queue):  # nothing else to do here: wait for the other invocation
                 logger.info(
                     "%d sweep cell(s) wait for seed 0's choice of centre share, which another invocation is "

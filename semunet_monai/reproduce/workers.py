@@ -48,10 +48,12 @@ def worker_settings(workers: int, threads: int | None, cpus: int, gpus: int = 0)
 def _worker(index: int, kwargs: dict[str, Any]) -> None:
     """One worker process: run_grid with the CLI's log format, tagged with the worker's number; its exit code says
     how it ended (0 done, 1 bad settings or data, 2 a bug, 130 interrupted)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored while the worker imported (see run_workers)
     logging.basicConfig(level=logging.INFO, format=f"%(levelname)s [worker {index}] %(name)s: %(message)s")
     try:
         run_grid(**kwargs)
     except KeyboardInterrupt:
+        logging.getLogger(__name__).info("worker %d interrupted", index)
         raise SystemExit(130) from None
     except ValueError as err:
         logging.getLogger(__name__).error("%s", err)
@@ -118,13 +120,22 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
 
     bar = tqdm(total=len(plan["pending"]), desc="grid", unit="cell", disable=not progress)
     try:
-        for p in procs:
-            p.start()
+        # the workers start with Ctrl-C ignored (inherited through exec), so that an interrupt while they import
+        # does not print a traceback per worker; each restores it before its first cell
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
             bar.update(_finished(out) - start - bar.n)
     except KeyboardInterrupt:
-        for p in procs:  # each worker saves its cell's elapsed time and drops its lock
+        # Ctrl-C in a terminal reaches the workers too; a SIGINT sent to this process alone is passed on. Each
+        # worker saves its cell's elapsed time, and its lock goes with it.
+        for p in procs:
+            p.join(10)
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
         for p in procs:

@@ -110,3 +110,16 @@ def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, ca
     # bad arguments stop before any worker starts
     assert main([*args, "--rows", *rows, "--workers", "0"]) == 1
     assert "argument 'workers' must be an integer >= 1, got 0." in caplog.text
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_code_130(tmp_path, monkeypatch, caplog):
+    from semunet_monai.reproduce import workers
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workers, "run_workers", interrupted)
+    assert main(["reproduce", "--demo", "--out", str(tmp_path / "o")]) == 130
+    assert "interrupted; what was finished is kept" in caplog.text
+    with pytest.raises(KeyboardInterrupt):  # --debug keeps the traceback
+        main(["--debug", "reproduce", "--demo", "--out", str(tmp_path / "o")])
