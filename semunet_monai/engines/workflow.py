@@ -132,8 +132,9 @@ def _write_config(config: ExperimentConfig, run_dir: Path) -> None:
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
-# settings a resumed run may change: how long it trains (see _resume_plan), and how many threads it uses
-_RESUMABLE = {"epochs", "finetune_epochs", "threads"}
+# settings a resumed run may change: how long it trains (see _resume_plan), how many threads it uses and on which
+# device (checkpoints load onto the CPU first: a run may move to another GPU, as reproduce --workers moves cells)
+_RESUMABLE = {"epochs", "finetune_epochs", "threads", "device"}
 
 
 def _resume_plan(config: ExperimentConfig, run_dir: Path) -> set[int]:

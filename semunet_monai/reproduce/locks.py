@@ -1,10 +1,13 @@
 """Cell locks, so that several invocations of the grid on one folder (``reproduce --workers N``, or separate
-processes, or machines sharing the folder) never train the same cell at once.
+processes on one machine) never train the same cell at once.
 
 A lock is an OS file lock (``flock``; ``msvcrt.locking`` on Windows) on ``DIR/locks/<cell>.lock``, held while the
 cell trains. The operating system drops it when the process ends, however it ends, so a crashed worker leaves no
 stale lock behind. The file itself stays (deleting it would let a process that opened it before the deletion lock
 a file nobody else sees); it names the last holder (host, pid, start time) for the log.
+
+Local file systems only: on a network file system ``flock`` may be emulated with per-process POSIX locks or be
+missing, so invocations on several machines sharing a folder are not guarded (give them disjoint ``--rows``).
 
 Python's :mod:`fcntl` and :mod:`msvcrt` lock files but neither offers a portable, non-blocking "try this lock"
 helper, hence the few lines here.
@@ -67,31 +70,49 @@ class CellLock:
         self.path = Path(out) / LOCK_DIR / f"{name.replace('/', '_')}.lock"
         self._fd: int | None = None
 
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another process holds it."""
+    def _take(self, tries: int) -> int | None:
+        """A descriptor of the lock file holding the lock, or None when another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(max(1, tries)):
+            if attempt:
+                time.sleep(0.1)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if _try_lock(fd):
+                return fd
+            os.close(fd)
+        return None
+
+    def acquire(self, tries: int = 3) -> bool:
+        """Take the lock without waiting for its holder; False when another process holds it. A lock held for an
+        instant (another process's :meth:`held_elsewhere` probe) is tried again ``tries`` times, 0.1 s apart."""
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
-            os.close(fd)
+        fd = self._take(tries)
+        if fd is None:
             return False
         holder = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        text = (json.dumps(holder) + "\n").encode()
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, text)
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(holder) + "\n").encode())
+        except OSError:
+            os.close(fd)  # the lock goes with the descriptor
+            raise
         self._fd = fd
         return True
 
     def held_elsewhere(self) -> bool:
-        """Whether another process holds the lock now (this one does not take it)."""
+        """Whether another process holds the lock now (probed for an instant; the holder's name is left as is)."""
         if self._fd is not None:
             return False
-        if self.acquire():
-            self.release()
-            return False
-        return True
+        fd = self._take(1)
+        if fd is None:
+            return True
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
+        return False
 
     def holder(self) -> str:
         """Who took the lock last, as the file says (``host pid N since T``), for the log."""

@@ -375,6 +375,13 @@ def _lock(out: Path, cell: Cell) -> CellLock:
     return CellLock(out, cell.folder.removeprefix("cells/").replace("/", "_"))
 
 
+def _orphaned(out: Path, cell: Cell, records: dict) -> bool:
+    """A cell left to another invocation that is unfinished and no longer locked (its holder stopped)."""
+    return (
+        cell not in records and not (out / cell.folder / CELL_FILE).is_file() and not _lock(out, cell).held_elsewhere()
+    )
+
+
 def _waits_for_seed0(cell: Cell, cells: list[Cell], records: dict, out: Path, tune_every_seed: bool) -> bool:
     """Whether ``cell`` is a later-seed sweep cell whose seed-0 shares another invocation is still training: its
     share is chosen when they finish, so it waits rather than train a share that may be left out."""
@@ -492,6 +499,8 @@ def run_grid(
 
     def results_now() -> dict:  # results.json: the cells the protocol trains, and the ones it left out
         _finished_elsewhere(cells, records, out)  # and those other invocations on this folder have finished
+        for c in [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]:
+            records[c] = _read_record(out / c.folder / CELL_FILE)[1]  # re-scored meanwhile by another invocation?
         kept = [c for c in cells if c not in skipped]
         return {**collect_results(kept, records, settings, class_names), "cells_left_out": [c.name for c in skipped]}
 
@@ -521,12 +530,23 @@ def run_grid(
                     busy.append(cell)
                     continue
                 try:
+                    # under the lock, the folder's state is final for this cell: a cell.json is written before its
+                    # lock goes, so what another invocation finished (this cell, its seed-0 shares) is on disk now
                     if cell in pending:
                         _finished_elsewhere([cell], records, out)
                         if cell in records:  # another invocation on the same folder finished it meanwhile
                             logger.info("cell %s was finished by another invocation; its record is kept", cell.name)
                             pending.remove(cell)
                             bar.update(1)
+                            continue
+                        if _left_out(cell, cells, records, out, skipped, tune_every_seed):
+                            pending.remove(cell)
+                            bar.total -= 1
+                            bar.refresh()
+                            continue
+                    if cell in stale:
+                        records[cell] = _read_record(out / cell.folder / CELL_FILE)[1]
+                        if records[cell].get("scoring") == SCORING_VERSION:  # re-scored by another invocation
                             continue
                     split = (cell.folds, cell.fold)
                     if split not in datasets:
@@ -563,7 +583,11 @@ def run_grid(
                     len(cells) - len(skipped),
                     left * (time.time() - start) / trained / 60,
                 )
-            if waiting and len(waiting) == len(queue):  # nothing else to do here: wait for the other invocation
+            if not waiting:  # cells left to a holder that has gone (crashed) without finishing them: try again
+                orphans = {c for c in busy if _orphaned(out, c, records)}
+                busy = [c for c in busy if c not in orphans]
+                waiting = [(c, config) for c, config in zip(cells, configs) if c in orphans]
+            elif len(waiting) == len(queue):  # nothing else to do here: wait for the other invocation
                 logger.info(
                     "%d sweep cell(s) wait for seed 0's choice of centre share, which another invocation is "
                     "training; checking again in %d s",

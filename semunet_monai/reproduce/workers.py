@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..engines.handlers import NonFiniteLossError
 from ..engines.rundata import ensure_demo_dataset, resolve_device
 from .runner import CELL_FILE, grid_config, run_grid
 
@@ -47,7 +48,7 @@ def worker_settings(workers: int, threads: int | None, cpus: int, gpus: int = 0)
 
 def _worker(index: int, kwargs: dict[str, Any]) -> None:
     """One worker process: run_grid with the CLI's log format, tagged with the worker's number; its exit code says
-    how it ended (0 done, 1 bad settings or data, 2 a bug, 130 interrupted)."""
+    how it ended (0 done, 1 bad settings or data, 2 a bug, 3 a non-finite loss, 130 interrupted)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored while the worker imported (see run_workers)
     logging.basicConfig(level=logging.INFO, format=f"%(levelname)s [worker {index}] %(name)s: %(message)s")
     try:
@@ -55,6 +56,9 @@ def _worker(index: int, kwargs: dict[str, Any]) -> None:
     except KeyboardInterrupt:
         logging.getLogger(__name__).info("worker %d interrupted", index)
         raise SystemExit(130) from None
+    except NonFiniteLossError as err:
+        logging.getLogger(__name__).error("%s", err)
+        raise SystemExit(3) from None
     except ValueError as err:
         logging.getLogger(__name__).error("%s", err)
         raise SystemExit(1) from None
@@ -95,7 +99,7 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
         device=kwargs.get("device"),
         threads=kwargs.get("threads"),
     )
-    if kwargs.get("data_root") is None:
+    if base.data.root is None:
         ensure_demo_dataset(base)  # once, here: workers generating the same cache at once would race
     device = resolve_device(base.train.device)
     spread = device.type == "cuda" and device.index is None and ":" not in str(base.train.device)
@@ -131,9 +135,9 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
             bar.update(_finished(out) - start - bar.n)
-    except KeyboardInterrupt:
-        # Ctrl-C in a terminal reaches the workers too; a SIGINT sent to this process alone is passed on. Each
-        # worker saves its cell's elapsed time, and its lock goes with it.
+    except BaseException:
+        # Ctrl-C in a terminal reaches the workers too; a SIGINT sent to this process alone (or an error here) is
+        # passed on. Each worker saves its cell's elapsed time, and its lock goes with it.
         for p in procs:
             p.join(10)
             if p.is_alive() and p.pid is not None:

@@ -122,6 +122,19 @@ def test_resume_checks_dataset_size_and_epochs(demo_dir, tmp_path):
         train(config, run, resume=True, progress=False)
 
 
+def test_resume_may_move_a_run_to_another_device_but_not_change_what_it_trains(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    budget = {"method": "baseline", "epochs": 1, "finetune_epochs": 1}
+    train(tiny(demo_dir, train={**budget, "device": "cpu"}), run, progress=False)
+    # 'auto' names another device (here the same CPU): a worker of `reproduce --workers` may resume a cell elsewhere
+    more = tiny(demo_dir, train={**budget, "finetune_epochs": 2, "device": "auto", "threads": 2})
+    train(more, run, resume=True, progress=False)
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["phase"] for r in rows].count("finetune") == 2  # the resumed run trained on
+    with pytest.raises(ValueError, match=r"train.lr: .* saved, .* now"):
+        train(tiny(demo_dir, train={**budget, "finetune_epochs": 3, "lr": 0.5}), run, resume=True, progress=False)
+
+
 def test_a_run_saved_with_train_amp_resumes_with_the_same_precision(demo_dir, tmp_path):
     run = tmp_path / "run"
     config = tiny(demo_dir, train={"method": "baseline", "epochs": 1, "finetune_epochs": 1, "precision": "fp32"})

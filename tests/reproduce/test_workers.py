@@ -92,6 +92,24 @@ def test_a_cell_locked_by_another_invocation_is_left_to_it(tmp_path, demo_dir, c
     assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
 
 
+def test_a_cell_whose_holder_stopped_is_trained_after_all(tmp_path, demo_dir, monkeypatch):
+    config, out = _config(tmp_path, demo_dir), tmp_path / "out"
+    held = runner._lock(out, Cell("baseline_random", 0.1, 0))
+    assert held.acquire()
+    trained, real = [], runner.train
+
+    def train(cfg, run_dir, **kwargs):
+        trained.append(cfg.train.method)
+        held.release()  # the other holder stops, its cell unfinished
+        return real(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    rows = ["baseline_random", "fullysampled"]
+    results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
+    assert trained == ["fullysampled", "baseline"]  # left to the holder first, then taken back
+    assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
+
+
 def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, capfd, caplog):
     config, out = _config(tmp_path, demo_dir), tmp_path / "grid"
     rows = ["baseline_random", "baseline_radial", "fullysampled"]
@@ -104,12 +122,23 @@ def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, ca
     for c in results["cells"]:
         name = Cell(c["row"], c["rate"], c["seed"], c["fold"], c["folds"]).name
         assert err.count(f"cell {name} done in") == 1, name
-    assert "[worker 0]" in err or "[worker 1]" in err
+    done = [line for line in err.splitlines() if " done in " in line]
+    assert len(done) == 3 and all("[worker 0]" in line or "[worker 1]" in line for line in done)
     finished = max((out / c["folder"] / "cell.json").stat().st_mtime for c in results["cells"])
     assert (out / "table_seg.md").stat().st_mtime >= finished
     # bad arguments stop before any worker starts
     assert main([*args, "--rows", *rows, "--workers", "0"]) == 1
     assert "argument 'workers' must be an integer >= 1, got 0." in caplog.text
+
+
+def test_cli_a_worker_that_fails_fails_the_command(tmp_path, demo_dir, caplog):
+    config = tmp_path / "grid.yaml"
+    config.write_text(f"data:\n  demo_dir: {demo_dir}\n  n_test: 0\ntrain:\n  threads: 1\n")
+    out = tmp_path / "grid"
+    args = ["reproduce", "--demo", "--preset", "tiny", "--config", str(config), "--rates", "0.1", "--out", str(out)]
+    assert main([*args, "--rows", "baseline_random", "fullysampled", "--no-progress", "--workers", "2"]) == 1
+    assert "stopped before the end" in caplog.text and "exit code 1" in caplog.text
+    assert not (out / "results.json").exists()
 
 
 def test_cli_ctrl_c_is_one_line_and_exit_code_130(tmp_path, monkeypatch, caplog):
