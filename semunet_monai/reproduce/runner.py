@@ -257,7 +257,11 @@ def _plan(
         total / 3600,
         f" plus {untimed} untimed cells" if untimed else "",
     )
-    return {"pending": [c.name for c in pending], "left_out": [c.name for c in skipped]}
+    return {
+        "pending": [c.name for c in pending],
+        "left_out": [c.name for c in skipped],
+        "to_train": len(pending) - len(waiting) + len(runs),  # once seed 0 has chosen the sweep's shares
+    }
 
 
 def _elapsed(run_dir: Path) -> float:
@@ -429,7 +433,8 @@ def run_grid(
         tune_every_seed: train the centre-share sweep at every seed; by default the share is tuned at seed 0 and
             the other seeds train only the share seed 0 chose for their rate and fold (see :mod:`.tuning`).
         plan_only: log the cells still to train, per row and rate with the time finished cells of that row took,
-            and return ``{"pending": [...], "left_out": [...]}`` (cell names) without training or writing anything.
+            and return ``{"pending": [...], "left_out": [...]}`` (cell names) and ``to_train`` (how many of the pending
+        cells will train once seed 0 has chosen the sweep's shares) without training or writing anything.
         threads: ``train.threads`` of every cell (default the config's); it changes the speed, not the results.
 
     Several invocations may work on one ``out`` at once (:mod:`.workers` starts them): each cell is locked while it

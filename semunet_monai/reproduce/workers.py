@@ -106,10 +106,10 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
     gpus = torch.cuda.device_count() if spread else 0
     settings = worker_settings(workers, base.train.threads, os.cpu_count() or 1, gpus)
     logger.info(
-        "%d workers on %s: %d cell(s) to train; each on %s with %d thread(s)",
+        "%d workers on %s: about %d cell(s) to train; each on %s with %d thread(s)",
         workers,
         out,
-        len(plan["pending"]),
+        plan["to_train"],
         f"one of {gpus} GPUs" if gpus > 1 else device,
         settings[0]["threads"],
     )
@@ -122,7 +122,7 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
     start = _finished(out)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan["pending"]), desc="grid", unit="cell", disable=not progress)
+    bar = tqdm(total=plan["to_train"], desc="grid", unit="cell", disable=not progress)
     try:
         # the workers start with Ctrl-C ignored (inherited through exec), so that an interrupt while they import
         # does not print a traceback per worker; each restores it before its first cell

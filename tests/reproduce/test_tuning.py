@@ -171,6 +171,7 @@ def test_plan_lists_the_cells_to_train_and_writes_nothing(tmp_path, demo_dir, fa
     plan = _run(tmp_path, demo_dir, plan_only=True)
     assert not (tmp_path / "out").exists() and fake_training == []
     assert len(plan["pending"]) == 12 and plan["left_out"] == []  # seed 0's choice is not known yet
+    assert plan["to_train"] == 8  # 4 seed-0 shares, then one chosen share per later seed and fold
     assert "8 cells wait on seed 0's choice; 4 will train" in caplog.text
     assert "about 8 cells to train" in caplog.text and "nothing was trained or written" in caplog.text
     assert "no finished cell of this row to time it by" in caplog.text and "plus 8 untimed cells" in caplog.text
@@ -179,6 +180,7 @@ def test_plan_lists_the_cells_to_train_and_writes_nothing(tmp_path, demo_dir, fa
     caplog.clear()
     plan = _run(tmp_path, demo_dir, plan_only=True)
     assert len(plan["pending"]) == 4 and len(plan["left_out"]) == 4 and "wait on seed 0" not in caplog.text
+    assert plan["to_train"] == 4
     assert "baseline_c100 a10: 2 to train" in caplog.text and "baseline_c25 a10: 2 to train" in caplog.text
     # with --tune-every-seed every share of every seed is planned
     plan = _run(tmp_path, demo_dir, plan_only=True, tune_every_seed=True)
