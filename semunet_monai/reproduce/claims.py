@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from semunet_monai.grid_rows import TUNED
 from semunet_monai.reproduce.grid import rate_tag, row_name
-from semunet_monai.reproduce.stats import SUMMARY_METRIC
+from semunet_monai.reproduce.stats import SUMMARY_METRIC, fold_complete
 
 __all__ = [
     "CLAIM_TUNED",
@@ -127,9 +127,8 @@ def psnr_dice_agreement(
         rows = [r for r, by in summary.items() if tag in by and r not in ("fullysampled", TUNED)]  # TUNED repeats a row
         left_out: list[str] = []
         if folds is not None:
-            every = frozenset().union(*(folds.get((r, tag), frozenset()) for r in rows))
-            left_out = [r for r in rows if folds.get((r, tag), frozenset()) != every]
-            rows = [r for r in rows if r not in left_out]
+            complete = fold_complete(rows, tag, folds)
+            left_out, rows = [r for r in rows if r not in complete], complete
         psnr = {r: summary[r][tag].get("psnr", {}).get("mean") for r in rows}
         for metric in ("dice", "dice3"):
             key = SUMMARY_METRIC[metric]

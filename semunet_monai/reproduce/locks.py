@@ -58,7 +58,7 @@ class CellLock:
 
     Example::
 
-        lock = CellLock(out, cell.name)
+        lock = CellLock(out, "semunet/a10/seed0")  # locks/semunet_a10_seed0.lock
         if lock.acquire():
             try:
                 ...  # train the cell
@@ -67,6 +67,7 @@ class CellLock:
     """
 
     def __init__(self, out: str | os.PathLike, name: str) -> None:
+        """``name``: the cell's name; ``/`` becomes ``_`` in the file name."""
         self.path = Path(out) / LOCK_DIR / f"{name.replace('/', '_')}.lock"
         self._fd: int | None = None
 
@@ -105,13 +106,10 @@ class CellLock:
         """Whether another process holds the lock now (probed for an instant; the holder's name is left as is)."""
         if self._fd is not None:
             return False
-        fd = self._take(1)
-        if fd is None:
+        self._fd = self._take(1)
+        if self._fd is None:
             return True
-        try:
-            _unlock(fd)
-        finally:
-            os.close(fd)
+        self.release()
         return False
 
     def holder(self) -> str:

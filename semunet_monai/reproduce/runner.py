@@ -71,8 +71,7 @@ def grid_config(
         config = config_from_dict({"train": dict(budget)}, config, "grid budget")
     if config_file is not None:
         config = config_from_dict(read_yaml(Path(config_file)), config, source=str(config_file))
-    train = {"epochs": epochs, "finetune_epochs": finetune_epochs, "device": device, "precision": precision}
-    train["threads"] = threads
+    train = dict(epochs=epochs, finetune_epochs=finetune_epochs, device=device, precision=precision, threads=threads)
     overrides = {"train": {k: v for k, v in train.items() if v is not None}}
     if data_root is not None:
         overrides["data"] = {"root": str(data_root)}
@@ -176,10 +175,17 @@ def _read_record(path: Path) -> tuple[Cell, dict]:
     return cell, record
 
 
+def record_paths(out: Path) -> list[Path]:
+    """The finished cells' records in the grid ``out``: ``cells/<row>/<rate>/[fold<f>/]seed<k>/cell.json`` (two
+    globs of known depth, not a walk through every checkpoint and TensorBoard file)."""
+    cells = out / "cells"
+    return sorted([*cells.glob(f"*/*/seed*/{CELL_FILE}"), *cells.glob(f"*/*/fold*/seed*/{CELL_FILE}")])
+
+
 def _cells_on_disk(out: Path) -> dict[Cell, dict]:
     """The records of the finished cells already in ``out`` (an earlier invocation may have asked for other rows,
     rates or seeds)."""
-    return dict(_read_record(p) for p in sorted((out / "cells").rglob(CELL_FILE)))  # cells/<row>/<rate>/.../cell.json
+    return dict(_read_record(p) for p in record_paths(out))
 
 
 def _finished_elsewhere(cells: list[Cell], records: dict[Cell, dict], out: Path) -> None:
@@ -376,7 +382,7 @@ def collect_results(cells: list[Cell], records: dict[Cell, dict], settings: dict
 
 def _lock(out: Path, cell: Cell) -> CellLock:
     """The lock of ``cell`` in the grid ``out``: ``locks/<row>_<rate>[_fold<f>]_seed<k>.lock``."""
-    return CellLock(out, cell.folder.removeprefix("cells/").replace("/", "_"))
+    return CellLock(out, cell.folder.removeprefix("cells/"))
 
 
 def _orphaned(out: Path, cell: Cell, records: dict) -> bool:
@@ -510,6 +516,23 @@ def run_grid(
         return {**collect_results(kept, records, settings, class_names), "cells_left_out": [c.name for c in skipped]}
 
     bar = tqdm(total=len(cells) - len(skipped), initial=len(records), desc="grid", unit="cell", disable=not progress)
+
+    def leave_out(cell: Cell) -> bool:  # the sweep's protocol leaves it out, now that seed 0 may have chosen
+        if not _left_out(cell, cells, records, out, skipped, tune_every_seed):
+            return False
+        pending.remove(cell)
+        bar.total -= 1
+        bar.refresh()
+        return True
+
+    def data_for(cell: Cell, config: ExperimentConfig) -> RunData:  # one dataset per split, read once
+        split = (cell.folds, cell.fold)
+        if split not in datasets:
+            datasets[split] = prepare_data(config)
+            if datasets[split].test is None:
+                raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
+        return datasets[split]
+
     start, trained = time.time(), 0
     busy: list[Cell] = []  # cells another invocation is training
     queue = [(c, config) for c, config in zip(cells, configs) if c in pending or c in stale]
@@ -521,10 +544,7 @@ def run_grid(
             waiting = []
             for cell, config in queue:
                 run_dir = out / cell.folder
-                if cell in pending and _left_out(cell, cells, records, out, skipped, tune_every_seed):
-                    pending.remove(cell)
-                    bar.total -= 1
-                    bar.refresh()
+                if cell in pending and leave_out(cell):
                     continue
                 if cell in pending and _waits_for_seed0(cell, cells, records, out, tune_every_seed):
                     waiting.append((cell, config))
@@ -544,26 +564,15 @@ def run_grid(
                             pending.remove(cell)
                             bar.update(1)
                             continue
-                        if _left_out(cell, cells, records, out, skipped, tune_every_seed):
-                            pending.remove(cell)
-                            bar.total -= 1
-                            bar.refresh()
+                        if leave_out(cell):
                             continue
-                    if cell in stale:
-                        records[cell] = _read_record(out / cell.folder / CELL_FILE)[1]
-                        if records[cell].get("scoring") == SCORING_VERSION:  # re-scored by another invocation
-                            continue
-                    split = (cell.folds, cell.fold)
-                    if split not in datasets:
-                        datasets[split] = prepare_data(config)
-                        if datasets[split].test is None:
-                            raise ValueError(
-                                "the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section)."
-                            )
-                    data = datasets[split]
                     if cell in stale:  # trained, but scored by an older version of the per-slice scores
-                        records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
+                        records[cell] = _read_record(out / cell.folder / CELL_FILE)[1]
+                        if records[cell].get("scoring") != SCORING_VERSION:  # not re-scored by another invocation
+                            data = data_for(cell, config)
+                            records[cell] = _score_cell(cell, run_dir, data, config, records[cell]["seconds"])
                         continue
+                    data = data_for(cell, config)
                     bar.set_postfix_str(cell.name)
                     t0, before = time.time(), _elapsed(run_dir)
                     try:
@@ -601,7 +610,8 @@ def run_grid(
                 )
                 time.sleep(SEED0_POLL_SECONDS)
             queue = waiting
-    busy = [c for c in busy if c not in records and not (out / c.folder / CELL_FILE).is_file()]
+    results = results_now()  # reads what other invocations finished meanwhile
+    busy = [c for c in busy if c not in records]
     if busy:
         logger.info(
             "%d cell(s) were being trained by other invocations on %s; their results join results.json when those "
@@ -609,7 +619,6 @@ def run_grid(
             len(busy),
             out,
         )
-    results = results_now()
     results["invocation_seconds"] = round(time.time() - start, 1)
     save_json_atomic(results, out / "results.json")
     if report:

@@ -33,6 +33,7 @@ __all__ = [
     "summary_mean",
     "best_row",
     "fold_coverage",
+    "fold_complete",
     "volume_values",
     "hierarchical_bootstrap",
     "verdict",
@@ -146,6 +147,14 @@ def fold_coverage(cells: Iterable[Mapping]) -> dict[tuple[str, str], frozenset[i
     return {k: frozenset(v) for k, v in out.items()}
 
 
+def fold_complete(rows: Iterable[str], tag: str, folds: Mapping[tuple[str, str], frozenset[int]]) -> list[str]:
+    """The rows of ``rows`` that have finished, at rate tag ``tag``, every fold any of them has (:func:`fold_coverage`):
+    the rows whose means cover the same test subjects."""
+    rows = list(rows)
+    every = frozenset().union(*(folds.get((r, tag), frozenset()) for r in rows))
+    return [r for r in rows if folds.get((r, tag), frozenset()) == every]
+
+
 def volume_values(cells: Iterable[Mapping], row: str, rate: float | None, metric: str) -> dict[Key, float]:
     """Per-volume scores of one row and rate: ``{(test subject, seed): value}`` over every fold (each subject is
     tested in one fold); undefined values are left out.
@@ -256,15 +265,12 @@ def comparison_pairs(
         return best_row(summary, [r for r in rows if runs(r) >= least], tag, measure)
 
     def best_t1() -> str | None:
-        # the paper ran its Table 1 rivals once; a row with every test subject (every fold SemuNet has), at any number
-        # of seeds, pairs with SemuNet on the seeds both ran
+        # the paper ran its Table 1 rivals once; a row with every test subject (every fold), at any number of seeds,
+        # pairs with SemuNet on the seeds both ran
         others = [r for r in T1_ROWS if r != "semunet"]
         if folds is None:
             return best(others)
-        every = folds.get(("semunet", tag), frozenset())
-        return best_row(
-            summary, [r for r in others if every and folds.get((r, tag), frozenset()) >= every], tag, measure
-        )
+        return best_row(summary, [r for r in fold_complete(T1_ROWS, tag, folds) if r != "semunet"], tag, measure)
 
     fixed = best(FIXED_ROWS)
     pairs = [("semunet", TUNED, "tuned"), ("loupe_seg", TUNED, "tuned"), ("semunet", "loupe_seg", "pair")]

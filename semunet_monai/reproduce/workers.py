@@ -24,13 +24,18 @@ import torch
 
 from ..engines.handlers import NonFiniteLossError
 from ..engines.rundata import ensure_demo_dataset, resolve_device
-from .runner import CELL_FILE, grid_config, run_grid
+from .runner import grid_config, record_paths, run_grid
 
 __all__ = ["run_workers", "worker_settings"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 5.0
+
+
+def _check_workers(workers: int) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"argument 'workers' must be an integer >= 1, got {workers!r}.")
 
 
 def worker_settings(workers: int, threads: int | None, cpus: int, gpus: int = 0) -> list[dict[str, Any]]:
@@ -40,8 +45,7 @@ def worker_settings(workers: int, threads: int | None, cpus: int, gpus: int = 0)
     Raises:
         ValueError: ``workers`` is not an integer >= 1.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"argument 'workers' must be an integer >= 1, got {workers!r}.")
+    _check_workers(workers)
     each = threads if threads else max(1, cpus // workers)
     return [{"threads": each, **({"device": f"cuda:{i % gpus}"} if gpus > 1 else {})} for i in range(workers)]
 
@@ -68,7 +72,7 @@ def _worker(index: int, kwargs: dict[str, Any]) -> None:
 
 
 def _finished(out: Path) -> int:
-    return sum(1 for _ in (out / "cells").rglob(CELL_FILE)) if (out / "cells").is_dir() else 0
+    return len(record_paths(out))
 
 
 def run_workers(workers: int, out: str | Path, rates: list[float], progress: bool = True, **kwargs: Any) -> dict:
@@ -86,7 +90,7 @@ def run_workers(workers: int, out: str | Path, rates: list[float], progress: boo
         ValueError: bad settings (checked here, before any worker starts), or a worker that stopped on an error
             (its log says why; the cells finished so far are kept, and the same command resumes).
     """
-    worker_settings(workers, None, 1)  # the argument's check, before anything else
+    _check_workers(workers)
     if kwargs.get("plan_only") or workers == 1:
         return run_grid(out, rates, progress=progress, **kwargs)
     report = kwargs.pop("report", True)

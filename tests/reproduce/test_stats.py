@@ -23,6 +23,7 @@ from semunet_monai.reproduce.stats import (
     best_row,
     comparison_pairs,
     comparisons,
+    fold_complete,
     fold_coverage,
     hierarchical_bootstrap,
     summarise,
@@ -558,6 +559,7 @@ def test_fold_coverage_and_agreement_leave_out_rows_missing_a_fold():
     cells.append(make_cell("mdrecon_random", 0.1, psnr=40.0, dice=0.1, fold=0))  # one fold only: would make rho < 1
     folds = fold_coverage(cells)
     assert folds[("semunet", "a10")] == {0, 1} and folds[("mdrecon_random", "a10")] == {0}
+    assert fold_complete([*rows, "mdrecon_random", "liu_radial"], "a10", folds) == list(rows)  # liu_radial: no cells
     summary = summarise(cells)
     # with it: squared rank differences 1 + 1 + 1 + 1 + 16, 1 - 6 * 20 / (5 * 24) = 0
     assert [a["rho"] for a in psnr_dice_agreement(summary, [0.1])] == pytest.approx([0.0, 0.0])
