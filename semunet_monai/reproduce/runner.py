@@ -21,6 +21,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from importlib import metadata
 from pathlib import Path
 
@@ -392,12 +393,16 @@ def _orphaned(out: Path, cell: Cell, records: dict) -> bool:
     )
 
 
-def _waits_for_seed0(cell: Cell, cells: list[Cell], records: dict, out: Path, tune_every_seed: bool) -> bool:
-    """Whether ``cell`` is a later-seed sweep cell whose seed-0 shares another invocation is still training: its
-    share is chosen when they finish, so it waits rather than train a share that may be left out."""
+def _waits_for_seed0(
+    cell: Cell, cells: list[Cell], records: dict, out: Path, tune_every_seed: bool, busy: Collection[Cell] = ()
+) -> bool:
+    """Whether ``cell`` is a later-seed sweep cell whose seed-0 shares are still unfinished in another invocation:
+    its share is chosen when they finish, so it waits rather than train a share that may be left out. A share is
+    waited for while another invocation holds it, and also once its holder stopped (it is in ``busy``: the shares
+    left to another invocation), because this invocation then trains that share first."""
     if tune_every_seed or not cell.spec.sweep or cell.seed == 0:
         return False
-    return any(s not in records and _lock(out, s).held_elsewhere() for s in seed0_siblings(cell, cells))
+    return any(s not in records and (s in busy or _lock(out, s).held_elsewhere()) for s in seed0_siblings(cell, cells))
 
 
 def run_grid(
@@ -546,7 +551,7 @@ def run_grid(
                 run_dir = out / cell.folder
                 if cell in pending and leave_out(cell):
                     continue
-                if cell in pending and _waits_for_seed0(cell, cells, records, out, tune_every_seed):
+                if cell in pending and _waits_for_seed0(cell, cells, records, out, tune_every_seed, busy):
                     waiting.append((cell, config))
                     continue
                 lock = _lock(out, cell)
@@ -597,11 +602,14 @@ def run_grid(
                     len(cells) - len(skipped),
                     left * (time.time() - start) / trained / 60,
                 )
-            if not waiting:  # cells left to a holder that has gone (crashed) without finishing them: try again
-                orphans = {c for c in busy if _orphaned(out, c, records)}
-                busy = [c for c in busy if c not in orphans]
-                waiting = [(c, config) for c, config in zip(cells, configs) if c in orphans]
-            elif len(waiting) == len(queue):  # nothing else to do here: wait for the other invocation
+            # cells left to a holder that has gone (crashed) without finishing them: taken back, before the cells
+            # that wait for them
+            orphans = {c for c in busy if _orphaned(out, c, records)}
+            busy = [c for c in busy if c not in orphans]
+            retake = [(c, config) for c, config in zip(cells, configs) if c in orphans]
+            if (
+                waiting and not retake and len(waiting) == len(queue)
+            ):  # only waiting cells: wait for the other invocation
                 logger.info(
                     "%d sweep cell(s) wait for seed 0's choice of centre share, which another invocation is "
                     "training; checking again in %d s",
@@ -609,7 +617,7 @@ def run_grid(
                     SEED0_POLL_SECONDS,
                 )
                 time.sleep(SEED0_POLL_SECONDS)
-            queue = waiting
+            queue = retake + waiting
     results = results_now()  # reads what other invocations finished meanwhile
     busy = [c for c in busy if c not in records]
     if busy:

@@ -110,6 +110,32 @@ def test_a_cell_whose_holder_stopped_is_trained_after_all(tmp_path, demo_dir, mo
     assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
 
 
+def test_a_later_seed_sweep_cell_waits_for_a_seed0_share_whose_holder_stopped(tmp_path, demo_dir, monkeypatch):
+    # the other invocation stops while it trains a seed-0 share: that share is taken back and trained before the
+    # later seed's sweep cells, so seed 1 trains only the share seed 0 chose
+    config, out = _config(tmp_path, demo_dir), tmp_path / "out"
+    rows = ["baseline_c50", "baseline_c25"]  # seed 0's 50 % share comes first, and is found held
+    held = runner._lock(out, Cell("baseline_c50", 0.1, 0))
+    assert held.acquire()
+    trained, real = [], runner.train
+
+    def train(cfg, run_dir, **kwargs):
+        trained.append(run_dir.relative_to(out).as_posix())
+        if len(trained) == 1:
+            held.release()  # the holder of seed 0's 50 % share stops, that share unfinished
+        return real(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    monkeypatch.setattr(runner, "SEED0_POLL_SECONDS", 0)
+    results = runner.run_grid(out, [0.1], seeds=2, preset="tiny", rows=rows, config_file=config, report=False)
+    c50, c25 = (Cell(r, 0.1, 0).folder for r in rows)
+    assert trained[:2] == [c25, c50] and len(trained) == 3  # both seed-0 shares first, then one share at seed 1
+    chosen = results["cells_left_out"]
+    assert len(chosen) == 1 and "seed 1" in chosen[0]
+    seed1 = [c["row"] for c in results["cells"] if c["seed"] == 1]
+    assert len(seed1) == 1 and trained[2] == Cell(seed1[0], 0.1, 1).folder
+
+
 def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, capfd, caplog):
     config, out = _config(tmp_path, demo_dir), tmp_path / "grid"
     rows = ["baseline_random", "baseline_radial", "fullysampled"]
