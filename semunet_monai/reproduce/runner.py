@@ -134,19 +134,25 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
-    """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now
-    (``train.threads`` and ``train.device`` aside: they change the speed and where a cell trains, not what is
-    trained, so a grid may go on with other threads, or as workers spread over several GPUs)."""
+def _saved_matches(config: ExperimentConfig, run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` (if any) was trained with ``config`` (``train.threads`` and ``train.device``
+    aside: they change the speed and where a cell trains, not what is trained, so a grid may go on with other
+    threads, or as workers spread over several GPUs)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
-        return
+        return True
     saved = config_from_dict(yaml.safe_load(path.read_text()), source=str(path)).to_dict()  # maps train.amp
     now = config.to_dict()
     for settings in (saved, now):
         settings["train"].pop("threads", None)
         settings["train"].pop("device", None)
-    if saved != now:
+    return saved == now
+
+
+def _check_saved(cell: Cell, config: ExperimentConfig, run_dir: Path) -> None:
+    """A cell folder that holds a run (finished or not) must have been trained with the settings asked for now
+    (see :func:`_saved_matches`)."""
+    if not _saved_matches(config, run_dir):
         raise ValueError(
             f"{run_dir}: cell '{cell.name}' was trained with other settings (compare its config.yaml); use another "
             f"--out folder for a grid with different settings. Nothing was trained."
@@ -478,19 +484,22 @@ def run_grid(
     for cell, config in zip(cells, configs):
         check_settings(config)  # every cell's settings are valid, and match its saved run, before any training
         _check_saved(cell, config, out / cell.folder)
-    settings = {
-        "rates": sorted({c.rate for c in cells if c.rate is not None}, reverse=True),
-        "seeds": sorted({c.seed for c in cells}),
-        "folds": max(c.folds for c in cells),
-        "preset": preset,
-        "rows": [r for r in ROWS if any(c.row == r for c in cells)],
-        "data": str(data_root) if data_root is not None else "demo",
-        "epochs": base.train.epochs,
-        "finetune_epochs": base.train.finetune_epochs,
-        "spatial_size": size,
-        "config_file": str(config_file) if config_file else None,
-        "sweep_tuning": "every seed" if tune_every_seed else "seed 0",
-    }
+
+    def settings_of(group: list[Cell]) -> dict:
+        return {
+            "rates": sorted({c.rate for c in group if c.rate is not None}, reverse=True),
+            "seeds": sorted({c.seed for c in group}),
+            "folds": max(c.folds for c in group),
+            "preset": preset,
+            "rows": [r for r in ROWS if any(c.row == r for c in group)],
+            "data": str(data_root) if data_root is not None else "demo",
+            "epochs": base.train.epochs,
+            "finetune_epochs": base.train.finetune_epochs,
+            "spatial_size": size,
+            "config_file": str(config_file) if config_file else None,
+            "sweep_tuning": "every seed" if tune_every_seed else "seed 0",
+        }
+
     class_names = get_label_scheme(base.data.label_scheme).class_names[1:]
     skipped = {} if tune_every_seed else untrained_sweep_cells(cells, records)
     pending = [c for c in cells if c not in records and c not in skipped]
@@ -513,12 +522,34 @@ def run_grid(
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    joined: list[Cell] = []  # cells that other invocations on this folder asked for and finished meanwhile
+    rejected: set[Path] = set()  # records of such cells trained with other settings than this grid's
+
+    def join_finished_elsewhere() -> None:
+        known = {out / c.folder / CELL_FILE for c in records} | rejected
+        for path in [p for p in record_paths(out) if p not in known]:
+            cell, record = _read_record(path)
+            config = config_from_dict(cell.overrides(shape), base, source=f"cell {cell.name}")
+            if not _saved_matches(config, path.parent):
+                rejected.add(path)
+                logger.warning(
+                    "%s: cell '%s' (finished by another invocation) was trained with other settings than this grid's; "
+                    "it is left out of this invocation's results.json",
+                    path.parent,
+                    cell.name,
+                )
+                continue
+            records[cell] = record
+            joined.append(cell)
+
     def results_now() -> dict:  # results.json: the cells the protocol trains, and the ones it left out
         _finished_elsewhere(cells, records, out)  # and those other invocations on this folder have finished
+        join_finished_elsewhere()  # even the cells this invocation did not ask for: the report covers the folder
         for c in [c for c, r in records.items() if r.get("scoring") != SCORING_VERSION]:
             records[c] = _read_record(out / c.folder / CELL_FILE)[1]  # re-scored meanwhile by another invocation?
-        kept = [c for c in cells if c not in skipped]
-        return {**collect_results(kept, records, settings, class_names), "cells_left_out": [c.name for c in skipped]}
+        kept = [c for c in cells if c not in skipped] + joined
+        results = collect_results(kept, records, settings_of(cells + joined), class_names)
+        return {**results, "cells_left_out": [c.name for c in skipped]}
 
     bar = tqdm(total=len(cells) - len(skipped), initial=len(records), desc="grid", unit="cell", disable=not progress)
 

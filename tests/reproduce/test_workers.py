@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -134,6 +135,33 @@ def test_a_later_seed_sweep_cell_waits_for_a_seed0_share_whose_holder_stopped(tm
     assert len(chosen) == 1 and "seed 1" in chosen[0]
     seed1 = [c["row"] for c in results["cells"] if c["seed"] == 1]
     assert len(seed1) == 1 and trained[2] == Cell(seed1[0], 0.1, 1).folder
+
+
+def test_results_json_joins_cells_another_invocation_asked_for_and_finished(tmp_path, demo_dir, monkeypatch, caplog):
+    # another invocation on the same folder, asked for other rows, finishes its cells while this one trains: this
+    # invocation's results.json holds them too (the last writer's results.json covers the folder), except a cell
+    # trained with other settings than this grid's, which it names
+    config, out, other = _config(tmp_path, demo_dir), tmp_path / "out", tmp_path / "other"
+    runner.run_grid(
+        other, [0.1], preset="tiny", rows=["fullysampled", "baseline_radial"], config_file=config, report=False
+    )
+    radial = Cell("baseline_radial", 0.1, 0).folder
+    saved = other / radial / "config.yaml"
+    saved.write_text(saved.read_text().replace("finetune_epochs: ", "finetune_epochs: 1", 1))  # another budget
+    real = runner.train
+
+    def train(cfg, run_dir, **kwargs):
+        shutil.copytree(other / "cells", out / "cells", dirs_exist_ok=True)  # the other invocation finishes
+        return real(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    with caplog.at_level("WARNING", logger="semunet_monai.reproduce.runner"):
+        results = runner.run_grid(out, [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False)
+    assert sorted(c["row"] for c in results["cells"]) == ["baseline_random", "fullysampled"]
+    assert json.loads((out / "results.json").read_text())["cells"] == results["cells"]
+    assert results["settings"]["rows"] == ["baseline_random", "fullysampled"]
+    assert f"{out / radial}: cell 'baseline_radial a10 seed 0'" in caplog.text and "other settings" in caplog.text
+    assert caplog.text.count("other settings") == 1  # named once, not at every write
 
 
 def test_cli_workers_share_the_cells_and_write_one_report(tmp_path, demo_dir, capfd, caplog):
