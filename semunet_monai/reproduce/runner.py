@@ -480,7 +480,11 @@ def run_grid(
     cells = list(dict.fromkeys(requested + list(records)))  # the report covers the whole folder
     size = base.data.spatial_size
     shape = _mask_shape(base, cells)
-    configs = [config_from_dict(c.overrides(shape), base, source=f"cell {c.name}") for c in cells]
+
+    def config_of(cell: Cell) -> ExperimentConfig:
+        return config_from_dict(cell.overrides(shape), base, source=f"cell {cell.name}")
+
+    configs = [config_of(c) for c in cells]
     for cell, config in zip(cells, configs):
         check_settings(config)  # every cell's settings are valid, and match its saved run, before any training
         _check_saved(cell, config, out / cell.folder)
@@ -529,8 +533,7 @@ def run_grid(
         known = {out / c.folder / CELL_FILE for c in records} | rejected
         for path in [p for p in record_paths(out) if p not in known]:
             cell, record = _read_record(path)
-            config = config_from_dict(cell.overrides(shape), base, source=f"cell {cell.name}")
-            if not _saved_matches(config, path.parent):
+            if not _saved_matches(config_of(cell), path.parent):
                 rejected.add(path)
                 logger.warning(
                     "%s: cell '%s' (finished by another invocation) was trained with other settings than this grid's; "
@@ -638,9 +641,7 @@ def run_grid(
             orphans = {c for c in busy if _orphaned(out, c, records)}
             busy = [c for c in busy if c not in orphans]
             retake = [(c, config) for c, config in zip(cells, configs) if c in orphans]
-            if (
-                waiting and not retake and len(waiting) == len(queue)
-            ):  # only waiting cells: wait for the other invocation
+            if waiting and not retake and len(waiting) == len(queue):  # only waiting cells: wait for the others
                 logger.info(
                     "%d sweep cell(s) wait for seed 0's choice of centre share, which another invocation is "
                     "training; checking again in %d s",
