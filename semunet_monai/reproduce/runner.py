@@ -572,7 +572,7 @@ def run_grid(
                 raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
         return datasets[split]
 
-    start, trained = time.time(), 0
+    start = time.time()
     busy: list[Cell] = []  # cells another invocation is training
     queue = [(c, config) for c, config in zip(cells, configs) if c in pending or c in stale]
     with contextlib.ExitStack() as stack:
@@ -624,17 +624,18 @@ def run_grid(
                         raise
                 finally:
                     lock.release()
-                trained += 1
                 bar.update(1)
                 save_json_atomic(results_now(), out / "results.json")  # reads the cells others finished, too
-                left = sum(1 for c in pending if c not in records)
+                # the pace counts the cells the other workers and invocations finished since this one started, so
+                # that with --workers N each worker's estimate is the grid's, not N times it
+                left, finished = (sum(1 for c in pending if (c in records) == done) for done in (False, True))
                 logger.info(
-                    "cell %s done in %.0f s; %d of %d cells left, about %.0f min at this invocation's pace",
+                    "cell %s done in %.0f s; %d of %d cells left, about %.0f min at the grid's pace",
                     cell.name,
                     time.time() - t0,
                     left,
                     len(cells) - len(skipped),
-                    left * (time.time() - start) / trained / 60,
+                    left * (time.time() - start) / finished / 60,
                 )
             # cells left to a holder that has gone (crashed) without finishing them: taken back, before the cells
             # that wait for them

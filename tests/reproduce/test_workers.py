@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -206,3 +207,29 @@ def test_cli_ctrl_c_is_one_line_and_exit_code_130(tmp_path, monkeypatch, caplog)
     assert "interrupted; what was finished is kept" in caplog.text
     with pytest.raises(KeyboardInterrupt):  # --debug keeps the traceback
         main(["--debug", "reproduce", "--demo", "--out", str(tmp_path / "o")])
+
+
+def test_the_time_left_counts_the_cells_other_invocations_finished(tmp_path, demo_dir, monkeypatch, caplog):
+    # each cell takes 600 s of this invocation's clock; while it trains its first cell, another invocation finishes a
+    # second one: 2 cells done in 600 s, so the one left takes about 5 min at the grid's pace (this invocation's own
+    # pace, 1 cell in 600 s, would say 10)
+    config, out, other = _config(tmp_path, demo_dir), tmp_path / "out", tmp_path / "other"
+    rows = ["baseline_radial", "baseline_random", "fullysampled"]
+    runner.run_grid(other, [0.1], preset="tiny", rows=["fullysampled"], config_file=config, report=False)
+    clock = [0.0]
+    real = runner.train
+
+    def train(cfg, run_dir, **kwargs):
+        shutil.copytree(other / "cells", out / "cells", dirs_exist_ok=True)
+        clock[0] += 600
+        return real(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(time=lambda: clock[0], sleep=lambda s: None))
+    with caplog.at_level("INFO", logger="semunet_monai.reproduce.runner"):
+        results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
+    assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
+    done = [r.getMessage() for r in caplog.records if " done in " in r.getMessage()]
+    assert len(done) == 2, done  # fullysampled was not trained again
+    assert "done in 600 s; 1 of 3 cells left, about 5 min at the grid's pace" in done[0]
+    assert "0 of 3 cells left, about 0 min" in done[1]
