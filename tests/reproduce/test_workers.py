@@ -226,6 +226,7 @@ def test_the_time_left_counts_the_cells_other_invocations_finished(tmp_path, dem
 
     monkeypatch.setattr(runner, "train", train)
     monkeypatch.setattr(runner, "time", types.SimpleNamespace(time=lambda: clock[0], sleep=lambda s: None))
+    caplog.clear()  # the other invocation's lines, if an earlier test left the logger at INFO
     with caplog.at_level("INFO", logger="semunet_monai.reproduce.runner"):
         results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
     assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
