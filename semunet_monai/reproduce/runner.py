@@ -572,7 +572,7 @@ def run_grid(
                 raise ValueError("the grid needs test subjects (data.n_test >= 1 or a datalist 'test' section).")
         return datasets[split]
 
-    start = time.time()
+    start, to_train = time.time(), list(pending)  # pending loses the cells others finish once this one reaches them
     busy: list[Cell] = []  # cells another invocation is training
     queue = [(c, config) for c, config in zip(cells, configs) if c in pending or c in stale]
     with contextlib.ExitStack() as stack:
@@ -628,7 +628,8 @@ def run_grid(
                 save_json_atomic(results_now(), out / "results.json")  # reads the cells others finished, too
                 # the pace counts the cells the other workers and invocations finished since this one started, so
                 # that with --workers N each worker's estimate is the grid's, not N times it
-                left, finished = (sum(1 for c in pending if (c in records) == done) for done in (False, True))
+                left = sum(1 for c in pending if c not in records)
+                finished = sum(1 for c in to_train if c in records)
                 logger.info(
                     "cell %s done in %.0f s; %d of %d cells left, about %.0f min at the grid's pace",
                     cell.name,

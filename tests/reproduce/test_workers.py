@@ -210,12 +210,13 @@ def test_cli_ctrl_c_is_one_line_and_exit_code_130(tmp_path, monkeypatch, caplog)
 
 
 def test_the_time_left_counts_the_cells_other_invocations_finished(tmp_path, demo_dir, monkeypatch, caplog):
-    # each cell takes 600 s of this invocation's clock; while it trains its first cell, another invocation finishes a
-    # second one: 2 cells done in 600 s, so the one left takes about 5 min at the grid's pace (this invocation's own
-    # pace, 1 cell in 600 s, would say 10)
+    # each cell takes 600 s of this invocation's clock; while it trains its first cell, another invocation finishes the
+    # second one. After the first: 2 cells done in 600 s, 2 left, about 10 min at the grid's pace (this invocation's own
+    # pace, 1 cell in 600 s, would say 20). After the third (the second skipped, already finished): 3 done in 1200 s,
+    # 1 left, about 7 min; the other invocation's cell still counts once this one has passed it by (else 10)
     config, out, other = _config(tmp_path, demo_dir), tmp_path / "out", tmp_path / "other"
-    rows = ["baseline_radial", "baseline_random", "fullysampled"]
-    runner.run_grid(other, [0.1], preset="tiny", rows=["fullysampled"], config_file=config, report=False)
+    rows = ["baseline_radial", "baseline_random", "baseline_uniform", "fullysampled"]
+    runner.run_grid(other, [0.1], preset="tiny", rows=["baseline_random"], config_file=config, report=False)
     clock = [0.0]
     real = runner.train
 
@@ -231,6 +232,7 @@ def test_the_time_left_counts_the_cells_other_invocations_finished(tmp_path, dem
         results = runner.run_grid(out, [0.1], preset="tiny", rows=rows, config_file=config, report=False)
     assert sorted(c["row"] for c in results["cells"]) == sorted(rows)
     done = [r.getMessage() for r in caplog.records if " done in " in r.getMessage()]
-    assert len(done) == 2, done  # fullysampled was not trained again
-    assert "done in 600 s; 1 of 3 cells left, about 5 min at the grid's pace" in done[0]
-    assert "0 of 3 cells left, about 0 min" in done[1]
+    assert len(done) == 3, done  # baseline_random was not trained again
+    assert "baseline_radial a10 seed 0 done in 600 s; 2 of 4 cells left, about 10 min at the grid's pace" in done[0]
+    assert "baseline_uniform a10 seed 0 done in 600 s; 1 of 4 cells left, about 7 min at the grid's pace" in done[1]
+    assert "0 of 4 cells left, about 0 min" in done[2]
